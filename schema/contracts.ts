@@ -1,0 +1,158 @@
+// Wire contracts between the gateway and the gpu-node daemon. Both sides import this
+// module (and nothing else of each other): zod schemas validate what arrives, and the
+// inferred types describe what is sent.
+import { z } from 'zod';
+
+export const DAEMON_PROTOCOL_VERSION = 1;
+
+export const RECIPE_NAMES = ['vllm', 'sglang', 'ollama', 'llamacpp', 'sim', 'external'] as const;
+export const RecipeNameSchema = z.enum(RECIPE_NAMES);
+export type RecipeName = z.infer<typeof RecipeNameSchema>;
+
+// Lifecycle of one deployment instance on a node, as DESIGN.md names it.
+export const INSTANCE_STATES = [
+  'pending',
+  'pulling',
+  'starting',
+  'ready',
+  'failed',
+  'stopped',
+] as const;
+export const InstanceStateSchema = z.enum(INSTANCE_STATES);
+export type InstanceState = z.infer<typeof InstanceStateSchema>;
+
+export const GpuInfoSchema = z.object({
+  index: z.number().int().nonnegative(),
+  uuid: z.string().max(128).optional(),
+  name: z.string().max(256),
+  memory_total_mib: z.number().nonnegative(),
+  memory_used_mib: z.number().nonnegative().optional(),
+  utilization_pct: z.number().min(0).max(100).optional(),
+  temperature_c: z.number().optional(),
+  power_w: z.number().optional(),
+});
+export type GpuInfo = z.infer<typeof GpuInfoSchema>;
+
+// Where a deployment's replicas may run: a given node, or (no node_id) any online node
+// with enough free GPUs for the recipe's `gpus` option.
+export const DeploymentPlacementSchema = z
+  .object({
+    node_id: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+export type DeploymentPlacement = z.infer<typeof DeploymentPlacementSchema>;
+
+// Engine figures mapped from each engine's own metric names onto one set.
+export const EngineMetricsSchema = z.object({
+  requests_running: z.number().nonnegative().optional(),
+  requests_waiting: z.number().nonnegative().optional(),
+  // 0..1
+  kv_cache_usage: z.number().min(0).max(1).optional(),
+  prefix_cache_hit_rate: z.number().min(0).max(1).optional(),
+  prompt_tokens_total: z.number().nonnegative().optional(),
+  generation_tokens_total: z.number().nonnegative().optional(),
+});
+export type EngineMetrics = z.infer<typeof EngineMetricsSchema>;
+
+const url = z
+  .string()
+  .max(2048)
+  .refine((s) => /^https?:\/\//.test(s) && URL.canParse(s), 'must be an http(s) URL');
+
+export const RegisterRequestSchema = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
+  advertise_url: url,
+  gpus: z.array(GpuInfoSchema).max(64),
+  daemon_version: z.string().min(1).max(64),
+  protocol_version: z.number().int().default(DAEMON_PROTOCOL_VERSION),
+});
+export type RegisterRequest = z.input<typeof RegisterRequestSchema>;
+
+// JSON Web Key Set of the gateway's public signing keys.
+export const JwksSchema = z.object({
+  keys: z.array(z.record(z.string(), z.unknown())).min(1),
+});
+export type Jwks = z.infer<typeof JwksSchema>;
+
+export const RegisterResponseSchema = z.object({
+  node_id: z.string(),
+  // Shown once; the gateway stores only its hash.
+  node_secret: z.string(),
+  jwks: JwksSchema,
+  heartbeat_interval_s: z.number().positive(),
+  // The issuer the node must expect in data-plane JWTs.
+  issuer: z.string(),
+});
+export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
+
+export const PullProgressSchema = z.object({
+  bytes: z.number().nonnegative(),
+  total_bytes: z.number().nonnegative().optional(),
+  percent: z.number().min(0).max(100).optional(),
+});
+
+export const InstanceStatusSchema = z.object({
+  instance_id: z.string().min(1).max(64),
+  deployment_id: z.string().min(1).max(64),
+  state: InstanceStateSchema,
+  detail: z.string().max(2000).optional(),
+  progress: PullProgressSchema.optional(),
+  gpu_indices: z.array(z.number().int().nonnegative()).max(64).default([]),
+  in_flight: z.number().int().nonnegative().default(0),
+  restarts: z.number().int().nonnegative().default(0),
+  metrics: EngineMetricsSchema.optional(),
+});
+export type InstanceStatus = z.input<typeof InstanceStatusSchema>;
+
+export const HeartbeatRequestSchema = z.object({
+  daemon_version: z.string().min(1).max(64),
+  gpus: z.array(GpuInfoSchema).max(64),
+  free_gpu_indices: z.array(z.number().int().nonnegative()).max(64).default([]),
+  instances: z.array(InstanceStatusSchema).max(256),
+  in_flight: z.number().int().nonnegative(),
+  queued: z.number().int().nonnegative(),
+});
+export type HeartbeatRequest = z.input<typeof HeartbeatRequestSchema>;
+
+// One instance the gateway wants the node to run.
+export const DesiredInstanceSchema = z.object({
+  instance_id: z.string(),
+  deployment_id: z.string(),
+  // The model name clients use; engines are started to serve it under this name.
+  model: z.string(),
+  recipe: RecipeNameSchema,
+  options: z.record(z.string(), z.unknown()),
+  // How many GPUs the node must give this instance (the node picks which).
+  gpus: z.number().int().nonnegative(),
+});
+export type DesiredInstance = z.infer<typeof DesiredInstanceSchema>;
+
+export const HeartbeatResponseSchema = z.object({
+  node_id: z.string(),
+  desired: z.array(DesiredInstanceSchema),
+  heartbeat_interval_s: z.number().positive(),
+  // Sent on every answer so a key rotation reaches nodes without re-registration.
+  jwks: JwksSchema,
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
+
+// Claims of the JWT the gateway signs for every forwarded request.
+export const DATA_PLANE_JWT_ISSUER = 'fleetgate-gateway';
+export const DATA_PLANE_JWT_MAX_TTL_S = 60;
+export const DataPlaneClaimsSchema = z.object({
+  iss: z.literal(DATA_PLANE_JWT_ISSUER),
+  aud: z.string(), // node id
+  exp: z.number(),
+  iat: z.number(),
+  jti: z.string(), // request id
+  instance: z.string(), // which deployment instance on the node serves this request
+  model: z.string(),
+});
+export type DataPlaneClaims = z.infer<typeof DataPlaneClaimsSchema>;
+
+// Header names shared by both sides.
+export const REQUEST_ID_HEADER = 'x-request-id';

@@ -1,0 +1,141 @@
+// The one database schema of the gateway. drizzle-kit generates the SQL migrations in
+// schema/migrations from this file; the same migrations serve libSQL and D1.
+// Times are unix milliseconds (integer) so both drivers agree on them.
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { DeploymentPlacement, GpuInfo, InstanceState, RecipeName } from './contracts.ts';
+
+const now = sql`(cast(unixepoch('subsecond') * 1000 as integer))`;
+
+export const apiKeys = sqliteTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    // SHA-256 (hex) of the whole secret; the secret itself is never stored.
+    keyHash: text('key_hash').notNull(),
+    // First characters of the secret, shown in listings so an operator can tell keys apart.
+    prefix: text('prefix').notNull(),
+    // null: every model; otherwise the model names this key may call.
+    models: text('models', { mode: 'json' }).$type<string[] | null>(),
+    expiresAt: integer('expires_at'),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    // Optional limits; null means unlimited.
+    rpmLimit: integer('rpm_limit'),
+    tpmLimit: integer('tpm_limit'),
+    maxConcurrent: integer('max_concurrent'),
+    createdAt: integer('created_at').notNull().default(now),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [uniqueIndex('api_keys_key_hash').on(t.keyHash)],
+);
+
+export const registrationTokens = sqliteTable(
+  'registration_tokens',
+  {
+    id: text('id').primaryKey(),
+    name: text('name'),
+    tokenHash: text('token_hash').notNull(),
+    prefix: text('prefix').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+    maxUses: integer('max_uses').notNull().default(1),
+    uses: integer('uses').notNull().default(0),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('registration_tokens_token_hash').on(t.tokenHash)],
+);
+
+export const nodes = sqliteTable(
+  'nodes',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    advertiseUrl: text('advertise_url').notNull(),
+    secretHash: text('secret_hash').notNull(),
+    daemonVersion: text('daemon_version').notNull(),
+    gpus: text('gpus', { mode: 'json' }).$type<GpuInfo[]>().notNull(),
+    // The last heartbeat's load figures (in-flight, queued, free GPUs), as reported.
+    stats: text('stats', { mode: 'json' }).$type<Record<string, unknown> | null>(),
+    registrationTokenId: text('registration_token_id'),
+    createdAt: integer('created_at').notNull().default(now),
+    lastHeartbeatAt: integer('last_heartbeat_at'),
+  },
+  (t) => [uniqueIndex('nodes_secret_hash').on(t.secretHash)],
+);
+
+export const deployments = sqliteTable(
+  'deployments',
+  {
+    id: text('id').primaryKey(),
+    // The model name clients send in `model`.
+    model: text('model').notNull(),
+    recipe: text('recipe').$type<RecipeName>().notNull(),
+    options: text('options', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    placement: text('placement', { mode: 'json' }).$type<DeploymentPlacement>().notNull(),
+    replicas: integer('replicas').notNull().default(1),
+    createdAt: integer('created_at').notNull().default(now),
+    updatedAt: integer('updated_at').notNull().default(now),
+  },
+  (t) => [index('deployments_model').on(t.model)],
+);
+
+export const deploymentInstances = sqliteTable(
+  'deployment_instances',
+  {
+    id: text('id').primaryKey(),
+    deploymentId: text('deployment_id')
+      .notNull()
+      .references(() => deployments.id, { onDelete: 'cascade' }),
+    nodeId: text('node_id')
+      .notNull()
+      .references(() => nodes.id, { onDelete: 'cascade' }),
+    replica: integer('replica').notNull(),
+    state: text('state').$type<InstanceState>().notNull().default('pending'),
+    // Free text from the node (failure reason, pull progress).
+    detail: text('detail'),
+    gpuIndices: text('gpu_indices', { mode: 'json' }).$type<number[]>(),
+    // Engine metrics as last reported (running, waiting, KV-cache use).
+    metrics: text('metrics', { mode: 'json' }).$type<Record<string, number> | null>(),
+    updatedAt: integer('updated_at').notNull().default(now),
+  },
+  (t) => [
+    uniqueIndex('deployment_instances_replica').on(t.deploymentId, t.replica),
+    index('deployment_instances_node').on(t.nodeId),
+  ],
+);
+
+export const usageEvents = sqliteTable(
+  'usage_events',
+  {
+    // The request id (also sent to the client as x-request-id).
+    id: text('id').primaryKey(),
+    keyId: text('key_id'),
+    model: text('model'),
+    endpoint: text('endpoint').notNull(),
+    nodeId: text('node_id'),
+    instanceId: text('instance_id'),
+    stream: integer('stream', { mode: 'boolean' }).notNull().default(false),
+    // HTTP status sent to the client (200 even when a stream later failed).
+    status: integer('status').notNull(),
+    // ok | error | client_aborted | upstream_error
+    outcome: text('outcome').notNull(),
+    errorCode: text('error_code'),
+    promptTokens: integer('prompt_tokens').notNull().default(0),
+    completionTokens: integer('completion_tokens').notNull().default(0),
+    totalTokens: integer('total_tokens').notNull().default(0),
+    latencyMs: integer('latency_ms').notNull(),
+    ttftMs: integer('ttft_ms'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    index('usage_events_created').on(t.createdAt),
+    index('usage_events_key').on(t.keyId, t.createdAt),
+  ],
+);
+
+// Small key/value store for host state, e.g. the Node host's generated signing key.
+export const settings = sqliteTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: integer('updated_at').notNull().default(now),
+});

@@ -1,0 +1,158 @@
+// Options each engine recipe accepts. The gateway validates them when an operator creates
+// or changes a deployment (so a typo is a 400 at once, not a failed container later); the
+// node validates them again against its own GPUs before it starts anything.
+// Every object is strict: an unknown option is an error naming it.
+import { z } from 'zod';
+import type { RecipeName } from './contracts.ts';
+
+const image = z.string().min(1).max(512);
+const extraArgs = z.array(z.string().max(4096)).max(128);
+const env = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(8192));
+// Docker's shm size as bytes or a string such as "16g".
+const shmSize = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+)?[bkmg]?$/i, 'like 16g, 512m or a byte count'),
+]);
+const port = z.number().int().min(1).max(65535);
+const gpus = z.number().int().min(0).max(64);
+
+export const VllmOptionsSchema = z
+  .object({
+    // Hugging Face repo id or a path inside the model cache; defaults to the deployment's model name.
+    model: z.string().min(1).max(512).optional(),
+    image: image.optional(),
+    gpus: gpus.optional(),
+    port: port.optional(),
+    max_model_len: z.number().int().positive().optional(),
+    dtype: z.enum(['auto', 'half', 'float16', 'bfloat16', 'float', 'float32']).optional(),
+    gpu_memory_utilization: z.number().gt(0).max(1).optional(),
+    quantization: z.string().max(64).optional(),
+    trust_remote_code: z.boolean().optional(),
+    shm_size: shmSize.optional(),
+    env: env.optional(),
+    extra_args: extraArgs.optional(),
+  })
+  .strict();
+
+export const SglangOptionsSchema = z
+  .object({
+    model: z.string().min(1).max(512).optional(),
+    image: image.optional(),
+    gpus: gpus.optional(),
+    port: port.optional(),
+    context_length: z.number().int().positive().optional(),
+    mem_fraction_static: z.number().gt(0).max(1).optional(),
+    trust_remote_code: z.boolean().optional(),
+    shm_size: shmSize.optional(),
+    env: env.optional(),
+    extra_args: extraArgs.optional(),
+  })
+  .strict();
+
+export const OllamaOptionsSchema = z
+  .object({
+    // The Ollama model tag to pull (e.g. "llama3.2:1b"); defaults to the deployment's model name.
+    model: z.string().min(1).max(256).optional(),
+    image: image.optional(),
+    gpus: gpus.optional(),
+    port: port.optional(),
+    env: env.optional(),
+  })
+  .strict();
+
+export const LlamacppOptionsSchema = z
+  .object({
+    // A GGUF file: a path inside the model cache, or an http(s) URL the server downloads.
+    gguf: z.string().min(1).max(2048),
+    image: image.optional(),
+    gpus: gpus.optional(),
+    port: port.optional(),
+    ctx_size: z.number().int().positive().optional(),
+    n_gpu_layers: z.number().int().min(-1).optional(),
+    parallel: z.number().int().positive().optional(),
+    env: env.optional(),
+    extra_args: extraArgs.optional(),
+  })
+  .strict();
+
+// The engine simulator: a test, demo and benchmark tool, not an inference engine.
+export const SimOptionsSchema = z
+  .object({
+    image: image.optional(),
+    port: port.optional(),
+    gpus: gpus.optional(),
+    seed: z.number().int().optional(),
+    ttft_ms: z.number().min(0).max(600_000).optional(),
+    prefill_ms_per_token: z.number().min(0).max(1000).optional(),
+    itl_ms: z.number().min(0).max(60_000).optional(),
+    jitter: z.number().min(0).max(1).optional(),
+    max_num_seqs: z.number().int().positive().max(100_000).optional(),
+    max_tokens: z.number().int().positive().max(1_000_000).optional(),
+    prefix_cache_tokens: z.number().int().min(0).optional(),
+    failure_rate: z.number().min(0).max(1).optional(),
+    startup_delay_ms: z.number().min(0).max(600_000).optional(),
+  })
+  .strict();
+
+// An OpenAI-compatible engine that already runs on the node; the daemon does not start it.
+export const ExternalOptionsSchema = z
+  .object({
+    url: z
+      .string()
+      .max(2048)
+      .refine((s) => /^https?:\/\//.test(s) && URL.canParse(s), 'must be an http(s) URL'),
+    // Path probed for health, relative to url's origin (vLLM: /health, Ollama: /api/version).
+    health_path: z.string().startsWith('/').max(512).optional(),
+    // Sent as Authorization: Bearer to the engine, never to clients.
+    api_key: z.string().max(4096).optional(),
+    // The name the engine knows the model by, when it differs from the deployment's model.
+    served_model_name: z.string().min(1).max(512).optional(),
+    metrics_path: z.string().startsWith('/').max(512).optional(),
+  })
+  .strict();
+
+export const RecipeOptionSchemas = {
+  vllm: VllmOptionsSchema,
+  sglang: SglangOptionsSchema,
+  ollama: OllamaOptionsSchema,
+  llamacpp: LlamacppOptionsSchema,
+  sim: SimOptionsSchema,
+  external: ExternalOptionsSchema,
+} as const satisfies Record<RecipeName, z.ZodType>;
+
+export type RecipeOptions = {
+  [K in RecipeName]: z.infer<(typeof RecipeOptionSchemas)[K]>;
+};
+
+// GPUs a deployment gets when its options do not say: vLLM and SGLang need one; the
+// others also run on CPU-only nodes.
+export const DEFAULT_GPUS: Record<RecipeName, number> = {
+  vllm: 1,
+  sglang: 1,
+  ollama: 0,
+  llamacpp: 0,
+  sim: 0,
+  external: 0,
+};
+
+export type RecipeOptionsResult =
+  | { ok: true; options: Record<string, unknown>; gpus: number }
+  | { ok: false; message: string; param: string | null };
+
+// Validates a recipe's options; on failure the message names the bad option.
+export function parseRecipeOptions(recipe: RecipeName, raw: unknown): RecipeOptionsResult {
+  const result = RecipeOptionSchemas[recipe].safeParse(raw ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue?.path.join('.') ?? '';
+    const keys =
+      issue && issue.code === 'unrecognized_keys' ? issue.keys.map((k) => `'${k}'`).join(', ') : '';
+    const message = keys
+      ? `unknown option ${keys} for recipe '${recipe}'`
+      : `invalid option${path ? ` '${path}'` : ''} for recipe '${recipe}': ${issue?.message ?? 'invalid'}`;
+    return { ok: false, message, param: path ? `options.${path}` : 'options' };
+  }
+  const options = result.data as Record<string, unknown>;
+  const gpuCount = typeof options.gpus === 'number' ? options.gpus : DEFAULT_GPUS[recipe];
+  return { ok: true, options, gpus: gpuCount };
+}

@@ -182,7 +182,7 @@ describe('errors in OpenAI shape', () => {
       body: '{"model": ',
     });
     expect(malformed.status).toBe(400);
-    const body = (await malformed.json()) as { error: { type: string; message: string } };
+    const body = await malformed.json<{ error: { type: string; message: string } }>();
     expect(body.error.type).toBe('invalid_request_error');
     expect(malformed.headers.get('x-request-id')).toBeTruthy();
 

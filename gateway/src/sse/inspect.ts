@@ -1,0 +1,107 @@
+// Reads what the gateway needs out of OpenAI-shaped answers from engines: token usage,
+// whether a chunk carries generated output (time to first token, and a token estimate
+// when a stream is cut short), and errors, which some engines send inside a 200 stream.
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface UpstreamError {
+  message: string;
+  type: string | null;
+  code: string | null;
+}
+
+export interface ChunkInfo {
+  usage: Usage | null;
+  // Number of entries in `choices` (0 when absent or empty).
+  choices: number;
+  // Number of choices in this chunk carrying generated output (text, content, reasoning,
+  // tool calls). A role-only first delta or a bare finish_reason carries none.
+  outputs: number;
+  error: UpstreamError | null;
+  // Present and empty `choices` with a usage object: the chunk `include_usage` adds.
+  usageOnly: boolean;
+}
+
+export type JsonObject = Record<string, unknown>;
+
+export function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function count(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0
+    ? Math.trunc(value)
+    : undefined;
+}
+
+export function readUsage(value: unknown): Usage | null {
+  if (!isObject(value)) return null;
+  const prompt = count(value.prompt_tokens);
+  const completion = count(value.completion_tokens);
+  if (prompt === undefined && completion === undefined) return null;
+  const promptTokens = prompt ?? 0;
+  const completionTokens = completion ?? 0;
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: count(value.total_tokens) ?? promptTokens + completionTokens,
+  };
+}
+
+// `{"error": {...}}` as OpenAI and vLLM send it, or `{"error": "text"}` as some servers do.
+export function readError(value: unknown): UpstreamError | null {
+  if (!isObject(value) || !('error' in value)) return null;
+  const error = value.error;
+  if (typeof error === 'string') return { message: error, type: null, code: null };
+  if (!isObject(error)) return null;
+  const code = error.code;
+  return {
+    message: typeof error.message === 'string' ? error.message : 'upstream error',
+    type: typeof error.type === 'string' ? error.type : null,
+    code: typeof code === 'string' || typeof code === 'number' ? String(code) : null,
+  };
+}
+
+const nonEmpty = (v: unknown) => (typeof v === 'string' ? v.length > 0 : false);
+
+function hasOutput(choice: unknown): boolean {
+  if (!isObject(choice)) return false;
+  if (nonEmpty(choice.text)) return true;
+  const delta = choice.delta;
+  if (!isObject(delta)) return false;
+  return (
+    nonEmpty(delta.content) ||
+    nonEmpty(delta.reasoning_content) ||
+    nonEmpty(delta.reasoning) ||
+    nonEmpty(delta.refusal) ||
+    (Array.isArray(delta.tool_calls) && delta.tool_calls.length > 0)
+  );
+}
+
+export function inspectChunk(chunk: JsonObject): ChunkInfo {
+  const usage = readUsage(chunk.usage);
+  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+  let outputs = 0;
+  for (const choice of choices) if (hasOutput(choice)) outputs += 1;
+  return {
+    usage,
+    choices: choices.length,
+    outputs,
+    error: readError(chunk),
+    usageOnly: usage !== null && choices.length === 0,
+  };
+}
+
+// JSON.parse for data that should be an object; anything else is null.
+export function parseObject(text: string): JsonObject | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return isObject(value) ? value : null;
+  } catch {
+    return null;
+  }
+}

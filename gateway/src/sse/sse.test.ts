@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { inspectChunk, parseObject, readError, readUsage } from './inspect.ts';
+import { DONE, SseParser, withData, type SseEvent } from './parser.ts';
+
+// A stream as vLLM sends it with include_usage, plus what other engines add: a keep-alive
+// comment, an `event:` line, a multi-line data field, and multi-byte UTF-8 in the content.
+const chunk = (delta: object, finish: string | null = null) =>
+  JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion.chunk',
+    created: 1,
+    model: 'm',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+const RECORDED = [
+  `data: ${chunk({ role: 'assistant', content: '' })}\n\n`,
+  ': ping\n\n',
+  `data: ${chunk({ content: 'Grüß' })}\n\n`,
+  `data: ${chunk({ content: ' 世界 🚀' })}\n\n`,
+  'event: message\nid: 7\ndata: {"a":\ndata: 1}\n\n',
+  `data: ${chunk({}, 'stop')}\n\n`,
+  `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":9,"total_tokens":12,"completion_tokens":3}}\n\n`,
+  'data: [DONE]\n\n',
+].join('');
+
+type Plain = Pick<SseEvent, 'raw' | 'event' | 'data' | 'complete'>;
+const plain = (events: SseEvent[]): Plain[] =>
+  events.map(({ raw, event, data, complete }) => ({ raw, event, data, complete }));
+
+function parseAll(chunks: (Uint8Array | string)[]): SseEvent[] {
+  const parser = new SseParser();
+  const events = chunks.flatMap((c) => parser.push(c));
+  return [...events, ...parser.end()];
+}
+
+describe('SseParser', () => {
+  const bytes = new TextEncoder().encode(RECORDED);
+  const whole = parseAll([bytes]);
+
+  it('splits a recorded stream into its blocks and fields', () => {
+    expect(whole).toHaveLength(8);
+    expect(whole.map((e) => e.raw).join('')).toBe(RECORDED);
+    expect(whole[1]).toMatchObject({ data: undefined, rest: ': ping\n' });
+    expect(whole[4]).toMatchObject({ event: 'message', data: '{"a":\n1}' });
+    expect(whole[4]?.rest).toBe('event: message\nid: 7\n');
+    expect(parseObject(whole[2]?.data ?? '')).toMatchObject({
+      choices: [{ delta: { content: 'Grüß' } }],
+    });
+    expect(whole[7]?.data).toBe(DONE);
+    expect(whole.every((e) => e.complete)).toBe(true);
+  });
+
+  it('gives the same blocks wherever the byte stream is split, inside UTF-8 sequences too', () => {
+    for (let cut = 1; cut < bytes.length; cut += 1) {
+      expect(plain(parseAll([bytes.subarray(0, cut), bytes.subarray(cut)]))).toEqual(plain(whole));
+    }
+    for (let cut = 1; cut + 7 < bytes.length; cut += 7) {
+      const three = [bytes.subarray(0, cut), bytes.subarray(cut, cut + 7), bytes.subarray(cut + 7)];
+      expect(plain(parseAll(three))).toEqual(plain(whole));
+    }
+    const oneByOne = Array.from(bytes, (_b, i) => bytes.subarray(i, i + 1));
+    expect(plain(parseAll(oneByOne))).toEqual(plain(whole));
+  });
+
+  it('accepts CRLF and lone CR line ends, split between CR and LF', () => {
+    for (const eol of ['\r\n', '\r']) {
+      const text = RECORDED.replaceAll('\n', eol);
+      const events = parseAll(Array.from(text));
+      expect(events.map((e) => e.data)).toEqual(whole.map((e) => e.data));
+      expect(events.map((e) => e.raw).join('')).toBe(text);
+    }
+  });
+
+  it('marks a block cut off by the end of the stream as incomplete', () => {
+    const events = parseAll(['data: {"x":1}\n\n', 'data: [DO', 'NE]']);
+    expect(events.map((e) => [e.data, e.complete])).toEqual([
+      ['{"x":1}', true],
+      ['[DONE]', false],
+    ]);
+  });
+
+  it('treats a field without a colon as empty and keeps non-data lines on rewrite', () => {
+    const [event] = parseAll(['event: error\n: note\ndata\n\n']);
+    expect(event).toMatchObject({ event: 'error', data: '' });
+    expect(withData(event as SseEvent, '{"b":2}')).toBe('event: error\n: note\ndata: {"b":2}\n\n');
+  });
+});
+
+describe('inspectChunk', () => {
+  const info = (text: string) => inspectChunk(parseObject(text) ?? {});
+
+  it('finds output in chat deltas and completion text, not in role-only or finish chunks', () => {
+    expect(info(chunk({ role: 'assistant', content: '' })).outputs).toBe(0);
+    expect(info(chunk({}, 'stop')).outputs).toBe(0);
+    expect(info(chunk({ content: 'hi' })).outputs).toBe(1);
+    expect(info(chunk({ tool_calls: [{ index: 0 }] })).outputs).toBe(1);
+    expect(info(chunk({ reasoning_content: 'hm' })).outputs).toBe(1);
+    expect(info('{"choices":[{"text":"a"},{"text":""},{"text":"b"}]}').outputs).toBe(2);
+  });
+
+  it('reads a usage-only chunk', () => {
+    const i = info('{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}');
+    expect(i).toMatchObject({ usageOnly: true, choices: 0, error: null });
+    expect(i.usage).toEqual({ promptTokens: 9, completionTokens: 3, totalTokens: 12 });
+  });
+
+  it('reads usage on a chunk that still carries choices (not usage-only)', () => {
+    const i = info(
+      '{"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":2}}',
+    );
+    expect(i.usageOnly).toBe(false);
+    expect(i.outputs).toBe(1);
+    expect(i.usage).toEqual({ promptTokens: 4, completionTokens: 2, totalTokens: 6 });
+  });
+
+  it('ignores null or malformed usage', () => {
+    expect(info('{"choices":[],"usage":null}').usage).toBeNull();
+    expect(readUsage({ prompt_tokens: 'many' })).toBeNull();
+    expect(readUsage({ prompt_tokens: -3, completion_tokens: 2.9 })).toEqual({
+      promptTokens: 0,
+      completionTokens: 2,
+      totalTokens: 2,
+    });
+  });
+
+  it('finds an error object inside a stream, in either shape', () => {
+    expect(
+      info('{"error":{"message":"boom","type":"BadRequestError","code":400}}').error,
+    ).toEqual({ message: 'boom', type: 'BadRequestError', code: '400' });
+    expect(readError({ error: 'overloaded' })).toEqual({
+      message: 'overloaded',
+      type: null,
+      code: null,
+    });
+    expect(readError({ choices: [] })).toBeNull();
+  });
+
+  it('parses only JSON objects', () => {
+    expect(parseObject('[1]')).toBeNull();
+    expect(parseObject('{"a"')).toBeNull();
+    expect(parseObject(DONE)).toBeNull();
+  });
+});

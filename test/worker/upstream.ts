@@ -1,0 +1,140 @@
+// A real OpenAI-speaking HTTP server in Node.js that plays a GPU node's data plane for the
+// Worker tests: the gateway inside workerd forwards requests to it over the loopback
+// network like it would to a node's advertise URL. It records what arrived (path,
+// authorization header, body) so tests can check the signed JWT and the forwarded body.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SeenRequest {
+  method: string;
+  path: string;
+  authorization: string | null;
+  requestId: string | null;
+  body: unknown;
+}
+
+export interface Upstream {
+  url: string;
+  close(): Promise<void>;
+}
+
+// Whitespace-separated words stand in for tokens; the tests compare the usage the gateway
+// recorded with what this server reported, so the counting rule only has to be stable.
+function countWords(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}
+
+function promptTokens(body: Record<string, unknown>): number {
+  const messages = Array.isArray(body.messages) ? (body.messages as unknown[]) : [];
+  let n = 0;
+  for (const m of messages) {
+    if (typeof m === 'object' && m !== null && 'content' in m && typeof m.content === 'string') {
+      n += countWords(m.content);
+    }
+  }
+  return n;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const REPLY_WORDS = ['Hello', 'from', 'the', 'upstream', 'node.'];
+
+export async function startUpstream(): Promise<Upstream> {
+  const seen: SeenRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (req.method === 'GET' && url.pathname === '/_test/requests') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(seen));
+        return;
+      }
+      const raw = await readBody(req);
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        // Recorded as empty; the gateway should never forward malformed JSON.
+      }
+      seen.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        authorization: req.headers.authorization ?? null,
+        requestId: (req.headers['x-request-id'] as string | undefined) ?? null,
+        body,
+      });
+      if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'not found', type: 'not_found_error' } }));
+        return;
+      }
+      const model = typeof body.model === 'string' ? body.model : 'unknown';
+      const usage = {
+        prompt_tokens: promptTokens(body),
+        completion_tokens: REPLY_WORDS.length,
+        total_tokens: promptTokens(body) + REPLY_WORDS.length,
+      };
+      const created = Math.floor(Date.now() / 1000);
+      const id = `chatcmpl-upstream-${String(seen.length)}`;
+      if (body.stream !== true) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id,
+            object: 'chat.completion',
+            created,
+            model,
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: REPLY_WORDS.join(' ') },
+                finish_reason: 'stop',
+              },
+            ],
+            usage,
+          }),
+        );
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model,
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      });
+      // Like vLLM: a keep-alive comment first, then one chunk per word.
+      res.write(': ping\n\n');
+      REPLY_WORDS.forEach((word, i) => {
+        const delta = i === 0 ? { role: 'assistant', content: word } : { content: ` ${word}` };
+        res.write(`data: ${JSON.stringify(chunk(delta, null))}\n\n`);
+      });
+      res.write(`data: ${JSON.stringify(chunk({}, 'stop'))}\n\n`);
+      const options = body.stream_options as { include_usage?: boolean } | undefined;
+      if (options?.include_usage === true) {
+        res.write(`data: ${JSON.stringify({ ...chunk({}, null), choices: [], usage })}\n\n`);
+      }
+      res.end('data: [DONE]\n\n');
+    })().catch((err: unknown) => {
+      res.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${String(port)}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}

@@ -38,6 +38,10 @@ export interface EngineSpec {
   cwd?: string;
   // Seconds between SIGTERM and SIGKILL on stop.
   stopGraceSeconds?: number;
+  // Extra labels the runtime keeps with the engine and returns from list()/inspect()
+  // (docker: container labels), e.g. a hash of the spec so that an adopted engine whose
+  // options changed is replaced. Runtimes add their own fleetgate.* labels besides these.
+  labels?: Record<string, string>;
 }
 
 export interface PullProgress {
@@ -55,6 +59,11 @@ export interface EngineStatus {
   deploymentId: string;
   state: EngineRunState;
   exitCode?: number;
+  // What the engine was started with, so the daemon can adopt it after a restart
+  // (docker: read back from the container's labels).
+  port?: number;
+  gpuIndices?: number[];
+  labels?: Record<string, string>;
 }
 
 export interface StartHooks {

@@ -28,6 +28,19 @@ export class RecipeOptionsError extends Error {
   }
 }
 
+// An engine the daemon does not start (runtime 'none'): where it already runs and how the
+// daemon calls it.
+export interface UpstreamEngine {
+  // Origin plus an optional path prefix, without a trailing slash.
+  baseUrl: string;
+  healthPath: string;
+  metricsPath?: string;
+  // Sent with every upstream call (e.g. the engine's own API key); never shown to clients.
+  headers: Record<string, string>;
+  // Replaces `model` in forwarded JSON bodies when the engine knows the model by another name.
+  servedModelName?: string;
+}
+
 export interface Recipe {
   readonly name: RecipeName;
   // Validates raw options (schema/recipes.ts) and checks them against the node's GPUs.
@@ -35,7 +48,12 @@ export interface Recipe {
   parse(raw: unknown, gpuCountOnNode: number): { options: Record<string, unknown>; gpus: number };
   // The runtime this recipe uses by default on this node.
   readonly runtime: RuntimeKind | 'none';
+  // When the runtime depends on the options (e.g. the simulator in a container when an
+  // image is given); otherwise `runtime` applies.
+  runtimeFor?(options: Record<string, unknown>): RuntimeKind | 'none';
   spec(options: Record<string, unknown>, ctx: RecipeContext): EngineSpec;
+  // Recipes with runtime 'none' say where the engine runs instead of how to start it.
+  upstream?(options: Record<string, unknown>, ctx: RecipeContext): UpstreamEngine;
   // Work after the health check passes and before `ready` (e.g. Ollama's model pull).
   prepare?(
     baseUrl: string,

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { BenchArgsError, parseBenchArgs } from './args.ts';
+
+describe('parseBenchArgs', () => {
+  it('has defaults that make the issue default run', () => {
+    expect(parseBenchArgs([])).toEqual({
+      levels: [1, 16, 64, 256],
+      nonStreaming: 16,
+      durationS: 5,
+      warmupS: 1,
+      worker: false,
+      memory: true,
+      memoryS: 10,
+      out: undefined,
+      help: false,
+    });
+  });
+
+  it('reads levels (sorted, without repeats), durations, --worker and --out', () => {
+    const o = parseBenchArgs([
+      '--levels',
+      '64,1,16,1',
+      '--duration',
+      '2.5',
+      '--worker',
+      '--out',
+      '/tmp/x',
+    ]);
+    expect(o.levels).toEqual([1, 16, 64]);
+    expect(o.durationS).toBe(2.5);
+    expect(o.worker).toBe(true);
+    expect(o.out).toBe('/tmp/x');
+  });
+
+  it('turns phases off with 0', () => {
+    const o = parseBenchArgs(['--non-streaming', '0', '--memory-duration', '0']);
+    expect(o.nonStreaming).toBe(0);
+    expect(o.memory).toBe(false);
+  });
+
+  it('names the bad option', () => {
+    expect(() => parseBenchArgs(['--levels', '1,x'])).toThrow(/--levels must be a whole number/);
+    expect(() => parseBenchArgs(['--levels', '0'])).toThrow(BenchArgsError);
+    expect(() => parseBenchArgs(['--duration', '-1'])).toThrow(/--duration/);
+    expect(() => parseBenchArgs(['--bogus'])).toThrow(BenchArgsError);
+  });
+});

@@ -1,0 +1,93 @@
+// Command-line options of `npm run bench`, validated in one place.
+import { parseArgs } from 'node:util';
+
+export interface BenchOptions {
+  levels: number[];
+  nonStreaming: number;
+  durationS: number;
+  warmupS: number;
+  worker: boolean;
+  memory: boolean;
+  memoryS: number;
+  out: string | undefined;
+  help: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --levels 1,16,64,256   concurrent streams per level (default 1,16,64,256)
+  --non-streaming 16     clients of the non-streaming level; 0 skips it (default 16)
+  --duration 5           measured seconds per level (default 5)
+  --warmup 1             warm-up seconds before each level (default 1)
+  --memory-duration 10   seconds of the slow-stream memory phase; 0 skips it (default 10)
+  --worker               also measure the Worker host under wrangler dev (path d)
+  --out DIR              results folder (default test/bench/results/<timestamp>)
+  -h, --help             this text`;
+
+export class BenchArgsError extends Error {
+  override readonly name = 'BenchArgsError';
+}
+
+function positiveNumber(
+  name: string,
+  raw: string,
+  { allowZero = false, integer = false } = {},
+): number {
+  const value = Number(raw);
+  const ok =
+    raw.trim() !== '' &&
+    Number.isFinite(value) &&
+    (allowZero ? value >= 0 : value > 0) &&
+    (!integer || Number.isInteger(value));
+  if (!ok) {
+    throw new BenchArgsError(
+      `--${name} must be a ${integer ? 'whole ' : ''}number ${allowZero ? '>= 0' : '> 0'}, got '${raw}'`,
+    );
+  }
+  return value;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      options: {
+        levels: { type: 'string', default: '1,16,64,256' },
+        'non-streaming': { type: 'string', default: '16' },
+        duration: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '1' },
+        'memory-duration': { type: 'string', default: '10' },
+        worker: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new BenchArgsError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  const levels = v.levels
+    .split(',')
+    .map((s) => positiveNumber('levels', s, { integer: true }))
+    .filter((n, i, all) => all.indexOf(n) === i)
+    .sort((a, b) => a - b);
+  if (levels.some((n) => n > 4096)) throw new BenchArgsError('--levels: at most 4096 clients');
+  const memoryS = positiveNumber('memory-duration', v['memory-duration'], { allowZero: true });
+  return {
+    levels,
+    nonStreaming: positiveNumber('non-streaming', v['non-streaming'], {
+      allowZero: true,
+      integer: true,
+    }),
+    durationS: positiveNumber('duration', v.duration),
+    warmupS: positiveNumber('warmup', v.warmup, { allowZero: true }),
+    worker: v.worker,
+    memory: memoryS > 0,
+    memoryS,
+    out: v.out,
+    help: v.help,
+  };
+}

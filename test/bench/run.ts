@@ -1,0 +1,423 @@
+// `npm run bench`: what the gateway costs, measured against the direct path (issue 5).
+// Starts the engine simulator, a gpu-node daemon and the Node-host gateway as real
+// processes, then drives the same closed-loop load through
+//   (a) the simulator directly, (b) the gpu-node only, (c) gateway -> gpu-node,
+// and, with --worker, (d) the Worker host under `wrangler dev` -> gpu-node,
+// from a load generator in a process of its own. Prints Markdown tables and writes
+// results.md, results.json and chart.svg under test/bench/results/<timestamp>/.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join, relative } from 'node:path';
+import type { JWK } from 'jose';
+import { createSigner, generateSigningJwk } from '../../gateway/src/signing/signer.ts';
+import { freePort, repoRoot, type Service } from '../support/processes.ts';
+import { startGateway, startNode, type Gateway, type GpuNode } from '../support/stack.ts';
+import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './args.ts';
+import { chartFor } from './chart.ts';
+import { startLoadGenerator, type LoadGenerator } from './loadgen-client.ts';
+import type { LoadConfig } from './loadgen.ts';
+import { RssRecorder, WindowProbe, type Role } from './measure.ts';
+import { renderMarkdown, fmt } from './report.ts';
+import {
+  PATH_LABELS,
+  type BenchResults,
+  type LevelResult,
+  type MachineInfo,
+  type MemoryPhase,
+  type PathName,
+} from './results.ts';
+import { deploySim, findSigningKey, readNodeJwks, signsFor, startSim } from './services.ts';
+import { startWorkerStack, type WorkerStack } from './worker-host.ts';
+
+// The simulator is fixed for the benchmark: each answer takes about 20 + 32 x 5 = 180 ms,
+// and the engine admits far more sequences than any level sends, so it is never the queue.
+const SIM = { ttftMs: 20, itlMs: 5, maxTokens: 32, maxNumSeqs: 4096, seed: 1 };
+// The memory phase: slow streams, so many are open at once for seconds.
+const SLOW = { ttftMs: 20, itlMs: 50, tokens: 100 };
+const MODEL = 'bench-sim';
+const SLOW_MODEL = 'bench-sim-slow';
+const REQUEST_TIMEOUT_MS = 30_000;
+const NODE_JWT_TTL_S = 60;
+
+// A path under test: where the load goes and which processes serve it.
+interface Target {
+  path: PathName;
+  url: string;
+  headers: Record<string, string>;
+  jwt?: LoadConfig['jwt'];
+  roles: Role[];
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// Everything started is stopped again, in reverse order, on success, error or Ctrl-C.
+const cleanups: { name: string; run: () => Promise<void> }[] = [];
+const children = new Set<Service>();
+let cleaning: Promise<void> | undefined;
+
+function track(service: Service): Service {
+  children.add(service);
+  cleanups.push({ name: service.name, run: () => service.stop('SIGTERM', 5000) });
+  return service;
+}
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const step of cleanups.reverse()) {
+      try {
+        await step.run();
+      } catch (err) {
+        log(`cleanup of ${step.name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    log(`\n${signal}: stopping the benchmark's processes...`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+// Last resort if the process exits some other way: no child outlives the benchmark.
+process.on('exit', () => {
+  for (const service of children) {
+    if (service.child.exitCode === null && service.child.signalCode === null) {
+      service.child.kill('SIGKILL');
+    }
+  }
+});
+
+function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+}
+
+function chatBody(model: string, stream: boolean, maxTokens: number): Record<string, unknown> {
+  return {
+    model,
+    messages: [{ role: 'user', content: 'Benchmark: please write a few words.' }],
+    max_tokens: maxTokens,
+    stream,
+  };
+}
+
+// One request through a path before measuring it, so a broken path fails fast and clearly.
+async function smokeTest(target: Target, model: string): Promise<void> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...target.headers };
+  if (target.jwt) {
+    const { jwk, aud, instance, ttlS } = target.jwt;
+    const signer = await createSigner(jwk, ttlS);
+    headers.authorization = `Bearer ${await signer.sign({ aud, instance, model, jti: randomUUID() })}`;
+  }
+  const res = await fetch(target.url, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(chatBody(model, false, 4)),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await res.text();
+  if (res.status !== 200) {
+    throw new Error(
+      `${PATH_LABELS[target.path]} does not answer: HTTP ${res.status} ${text.slice(0, 300)}`,
+    );
+  }
+}
+
+async function measureLevel(
+  loadgen: LoadGenerator,
+  target: Target,
+  opts: BenchOptions,
+  stream: boolean,
+  concurrency: number,
+): Promise<LevelResult> {
+  const probe = new WindowProbe(target.roles);
+  const config: LoadConfig = {
+    url: target.url,
+    headers: target.headers,
+    body: chatBody(MODEL, stream, SIM.maxTokens),
+    stream,
+    concurrency,
+    warmupMs: opts.warmupS * 1000,
+    durationMs: opts.durationS * 1000,
+    timeoutMs: REQUEST_TIMEOUT_MS,
+    jwt: target.jwt,
+  };
+  const budget = config.warmupMs + config.durationMs + REQUEST_TIMEOUT_MS + 15_000;
+  const load = await loadgen.run(
+    config,
+    { start: () => probe.start(), end: () => probe.stop() },
+    budget,
+  );
+  const result: LevelResult = {
+    path: target.path,
+    stream,
+    concurrency,
+    load,
+    processes: probe.usage(),
+  };
+  log(
+    `  ${PATH_LABELS[target.path].padEnd(32)} ${stream ? 'stream' : 'non-stream'} ${String(concurrency).padStart(4)}: ` +
+      `${fmt(load.rps, 0).padStart(5)} req/s, TTFT p50 ${fmt(load.ttftMs?.p50)} ms, ` +
+      `latency p50 ${fmt(load.latencyMs.p50)} ms, ${load.failed} errors`,
+  );
+  return result;
+}
+
+async function measurePaths(
+  loadgen: LoadGenerator,
+  targets: readonly Target[],
+  opts: BenchOptions,
+): Promise<LevelResult[]> {
+  const levels: LevelResult[] = [];
+  // Level by level, every path in turn, so slow drift of the machine touches all paths alike.
+  const plan: [boolean, number][] = opts.levels.map((c) => [true, c]);
+  if (opts.nonStreaming > 0) plan.push([false, opts.nonStreaming]);
+  for (const [stream, concurrency] of plan) {
+    for (const target of targets) {
+      levels.push(await measureLevel(loadgen, target, opts, stream, concurrency));
+    }
+  }
+  return levels;
+}
+
+async function memoryPhase(
+  loadgen: LoadGenerator,
+  target: Target,
+  gatewayRole: Role,
+  opts: BenchOptions,
+  concurrency: number,
+): Promise<MemoryPhase> {
+  log(
+    `  memory: ${concurrency} slow streams through ${PATH_LABELS[target.path]} for ${opts.memoryS} s`,
+  );
+  const recorder = new RssRecorder(gatewayRole);
+  recorder.start();
+  const durationMs = opts.memoryS * 1000;
+  const load = await loadgen.run(
+    {
+      url: target.url,
+      headers: target.headers,
+      body: chatBody(SLOW_MODEL, true, SLOW.tokens),
+      stream: true,
+      concurrency,
+      warmupMs: 0,
+      durationMs,
+      timeoutMs: 60_000,
+    },
+    { start: () => undefined, end: () => undefined },
+    durationMs + 90_000,
+  );
+  recorder.stop();
+  const rss = recorder.samples.map((s) => s.rssKb);
+  return {
+    path: target.path,
+    concurrency,
+    durationMs,
+    tokensPerStream: SLOW.tokens,
+    itlMs: SLOW.itlMs,
+    samples: recorder.samples,
+    startKb: rss[0] ?? 0,
+    peakKb: Math.max(...rss),
+    endKb: rss.at(-1) ?? 0,
+    completed: load.completed,
+    failed: load.failed,
+    errorSamples: load.errorSamples,
+  };
+}
+
+async function apiKey(gateway: Gateway): Promise<string> {
+  const key = await gateway.admin.request<{ key: string }>('POST', '/keys', { name: 'bench' });
+  return key.key;
+}
+
+// The key that signs data-plane JWTs for path (b): the gateway's own, which the node trusts.
+async function dataPlaneKey(offered: JWK, node: GpuNode, dbUrl: string): Promise<JWK | undefined> {
+  const jwks = await readNodeJwks(node.configPath);
+  if (await signsFor(offered, jwks)) return offered;
+  return findSigningKey(dbUrl, jwks);
+}
+
+async function writeResults(results: BenchResults, outDir: string): Promise<string> {
+  const markdown = renderMarkdown(results);
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'results.md'), `${markdown}\n`);
+  await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(outDir, 'chart.svg'), chartFor(results));
+  const resultsRoot = join(repoRoot, 'test/bench/results');
+  await mkdir(resultsRoot, { recursive: true });
+  await copyFile(join(outDir, 'results.md'), join(resultsRoot, 'latest.md'));
+  return markdown;
+}
+
+async function main(): Promise<void> {
+  const opts = parseBenchArgs(process.argv.slice(2));
+  if (opts.help) {
+    console.log(USAGE);
+    return;
+  }
+  const startedAt = new Date().toISOString();
+  const notes: string[] = [];
+  const dir = await mkdtemp(join(os.tmpdir(), 'fleetgate-bench-'));
+  cleanups.push({ name: 'temp folder', run: () => rm(dir, { recursive: true, force: true }) });
+  log(
+    `fleetgate benchmark: levels ${opts.levels.join(', ')}, ${opts.durationS} s each (state in ${dir})`,
+  );
+
+  const sim = await startSim(await freePort(), { model: MODEL, ...SIM });
+  track(sim.service);
+  const slowSim = opts.memory
+    ? await startSim(await freePort(), {
+        model: SLOW_MODEL,
+        ttftMs: SLOW.ttftMs,
+        itlMs: SLOW.itlMs,
+        maxTokens: SLOW.tokens,
+        maxNumSeqs: SIM.maxNumSeqs,
+        seed: 2,
+      })
+    : undefined;
+  if (slowSim) track(slowSim.service);
+
+  const signingJwk = await generateSigningJwk();
+  const adminToken = `bench-admin-${randomBytes(16).toString('hex')}`;
+  const gateway = await startGateway({
+    dataDir: dir,
+    adminToken,
+    heartbeatIntervalS: 2,
+    // Honoured if the Node host takes its key from the environment; otherwise it makes
+    // its own and dataPlaneKey() finds that one.
+    env: { FLEETGATE_SIGNING_JWK: JSON.stringify(signingJwk) },
+  });
+  track(gateway.service);
+  const node = await startNode({ gateway, name: 'bench-node', configPath: join(dir, 'node.json') });
+  track(node.service);
+  log(`  gateway ${gateway.url}, gpu-node ${node.url}, simulator ${sim.url}`);
+
+  const instance = await deploySim(gateway, node, MODEL, sim);
+  if (slowSim) await deploySim(gateway, node, SLOW_MODEL, slowSim);
+  const key = await apiKey(gateway);
+
+  const pidOf = (service: Service): number => {
+    if (service.child.pid === undefined) throw new Error(`${service.name} has no pid`);
+    return service.child.pid;
+  };
+  const simRole: Role = { name: 'sim', pid: pidOf(sim.service) };
+  const daemonRole: Role = { name: 'daemon', pid: pidOf(node.service) };
+  const gatewayRole: Role = { name: 'gateway', pid: pidOf(gateway.service) };
+  const chat = '/v1/chat/completions';
+
+  const targets: Target[] = [
+    { path: 'direct', url: sim.url + chat, headers: {}, roles: [simRole] },
+  ];
+  const nodeKey = await dataPlaneKey(signingJwk, node, `file:${join(dir, 'fleetgate.db')}`);
+  if (nodeKey) {
+    targets.push({
+      path: 'node',
+      url: node.url + chat,
+      headers: {},
+      jwt: {
+        jwk: nodeKey,
+        aud: node.nodeId,
+        instance: instance.id,
+        model: MODEL,
+        ttlS: NODE_JWT_TTL_S,
+      },
+      roles: [daemonRole, simRole],
+    });
+  } else {
+    notes.push('path (b) skipped: the gateway signing key the node trusts was not found');
+  }
+  targets.push({
+    path: 'gateway',
+    url: gateway.url + chat,
+    headers: { authorization: `Bearer ${key}` },
+    roles: [gatewayRole, daemonRole, simRole],
+  });
+  for (const target of targets) await smokeTest(target, MODEL);
+
+  const loadgen = await startLoadGenerator();
+  cleanups.push({ name: 'load generator', run: () => loadgen.stop() });
+
+  log('measuring:');
+  const levels = await measurePaths(loadgen, targets, opts);
+  const gatewayTarget = targets.find((t) => t.path === 'gateway');
+  const memory =
+    opts.memory && gatewayTarget
+      ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts, Math.max(256, ...opts.levels))
+      : null;
+
+  if (opts.worker) {
+    let worker: WorkerStack | undefined;
+    try {
+      worker = await startWorkerStack({ dir, sim, model: MODEL, track });
+      const target: Target = {
+        path: 'worker',
+        url: worker.url + chat,
+        headers: { authorization: `Bearer ${worker.apiKey}` },
+        roles: [
+          { name: 'gateway', pid: worker.wranglerPid, withDescendants: true },
+          { name: 'daemon', pid: worker.daemonPid },
+          simRole,
+        ],
+      };
+      await smokeTest(target, MODEL);
+      log('measuring the Worker host:');
+      levels.push(...(await measurePaths(loadgen, [target], opts)));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      notes.push(`path (d) not measured: ${message.split('\n')[0] ?? message}`);
+      log(`the Worker host could not be measured: ${message}`);
+    }
+  }
+
+  const results: BenchResults = {
+    startedAt,
+    machine: machineInfo(),
+    settings: {
+      ttftMs: SIM.ttftMs,
+      itlMs: SIM.itlMs,
+      maxTokens: SIM.maxTokens,
+      warmupMs: opts.warmupS * 1000,
+      durationMs: opts.durationS * 1000,
+      levels: opts.levels,
+      nonStreamingConcurrency: opts.nonStreaming,
+      paths: targets.map((t) => t.path).concat(opts.worker ? ['worker'] : []),
+    },
+    levels,
+    memory,
+    notes: [
+      ...notes,
+      ...(nodeKey
+        ? [
+            'path (b) signs one data-plane JWT per request in the load generator, as the gateway does per forwarded request',
+          ]
+        : []),
+    ],
+  };
+  const outDir = opts.out ?? join(repoRoot, 'test/bench/results', startedAt.replace(/[:.]/g, '-'));
+  const markdown = await writeResults(results, outDir);
+  console.log(markdown);
+  log(
+    `results written to ${relative(process.cwd(), outDir) || outDir} (and test/bench/results/latest.md)`,
+  );
+}
+
+main()
+  .catch((err: unknown) => {
+    process.exitCode = 1;
+    if (err instanceof BenchArgsError) log(`${err.message}\n\n${USAGE}`);
+    else
+      log(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  })
+  .finally(async () => {
+    await cleanup();
+    process.exit();
+  });

@@ -1,0 +1,116 @@
+// The OpenAI API (mounted at /v1 behind API-key auth, which sets c.var.apiKey and
+// c.var.requestId): model listing from the routing table, and the three inference
+// endpoints proxied to a ready instance with usage recorded for every request.
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import type { z } from 'zod';
+import { ApiError, forbidden, notFound } from '../errors.ts';
+import { runInBackground } from '../lib/background.ts';
+import { forward, type OpenAIPath } from '../proxy/forward.ts';
+import { RoundRobin } from '../routing/choose.ts';
+import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
+import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
+import { UsageMeter } from '../usage/record.ts';
+import {
+  ChatBodySchema,
+  CompletionBodySchema,
+  EmbeddingBodySchema,
+  parseBody,
+} from './validate.ts';
+
+const allows = (key: AuthenticatedKey, model: string) =>
+  key.models === null || key.models.includes(model);
+
+// Models this key may use that have a ready instance on an online node.
+function visibleModels(key: AuthenticatedKey, table: RoutingTable): ModelRoutes[] {
+  return [...table.values()]
+    .filter((r) => r.targets.length > 0 && allows(key, r.model))
+    .sort((a, b) => a.model.localeCompare(b.model));
+}
+
+const modelObject = (r: ModelRoutes) => ({
+  id: r.model,
+  object: 'model' as const,
+  created: r.created,
+  owned_by: 'fleetgate',
+});
+
+export function openaiApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  const routing = createRoutingCache(deps.db, {
+    cacheTtlMs: deps.config.cacheTtlMs,
+    heartbeatIntervalS: deps.config.heartbeatIntervalS,
+    now,
+  });
+  const roundRobin = new RoundRobin();
+
+  app.get('/models', async (c) => {
+    const table = await routing.get();
+    return c.json({ object: 'list', data: visibleModels(c.var.apiKey, table).map(modelObject) });
+  });
+
+  // Model names may hold slashes (`meta-llama/Llama-3.1-8B-Instruct`).
+  app.get('/models/:model{.+}', async (c) => {
+    const model = c.req.param('model');
+    const routes = (await routing.get()).get(model);
+    if (!routes || routes.targets.length === 0 || !allows(c.var.apiKey, model)) {
+      throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+    }
+    return c.json(modelObject(routes));
+  });
+
+  // Validates, routes and forwards one inference request; records its usage whatever
+  // happens (the row is written after the answer, off the request path).
+  async function proxy(
+    c: Context<AppEnv>,
+    path: OpenAIPath,
+    schema: z.ZodType<{ model: string; stream?: boolean | undefined }>,
+  ): Promise<Response> {
+    const key = c.var.apiKey;
+    const meter = new UsageMeter({ id: c.var.requestId, keyId: key.id, endpoint: path, now });
+    try {
+      const body: Record<string, unknown> = parseBody(await c.req.text(), schema);
+      const model = String(body.model);
+      meter.model = model;
+      // Embeddings have no streamed form; a stream flag there is dropped, not forwarded.
+      const stream = path !== '/v1/embeddings' && body.stream === true;
+      if (path === '/v1/embeddings') {
+        delete body.stream;
+        delete body.stream_options;
+      }
+      meter.stream = stream;
+      if (!allows(key, model)) {
+        throw forbidden(`this API key may not use model '${model}'`, 'model_not_allowed');
+      }
+      const routes = (await routing.get()).get(model);
+      if (!routes) throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+      const forwarded = await forward(deps, {
+        requestId: c.var.requestId,
+        path,
+        model,
+        body,
+        stream,
+        clientSignal: c.req.raw.signal,
+        meter,
+        pick: (tried) => roundRobin.next(model, routes.targets, tried),
+      });
+      const recorded = forwarded.done.then(() => deps.usage.record(meter.finish()));
+      runInBackground(c, recorded, 'usage');
+      // Through the context, so headers set by earlier middleware (x-request-id) apply.
+      const { response } = forwarded;
+      return response.body ? c.body(response.body, response) : c.body(null, response);
+    } catch (err) {
+      meter.status = err instanceof ApiError ? err.status : 500;
+      meter.fail('error', err instanceof ApiError ? err.code : 'internal_error');
+      runInBackground(c, deps.usage.record(meter.finish()), 'usage');
+      throw err;
+    }
+  }
+
+  app.post('/chat/completions', (c) => proxy(c, '/v1/chat/completions', ChatBodySchema));
+  app.post('/completions', (c) => proxy(c, '/v1/completions', CompletionBodySchema));
+  app.post('/embeddings', (c) => proxy(c, '/v1/embeddings', EmbeddingBodySchema));
+
+  return app;
+}

@@ -1,0 +1,48 @@
+// The request bodies the gateway checks before it forwards anything: enough to route and
+// meter the request and to refuse what no engine would accept. Everything else (sampling
+// parameters, tools, ...) passes through for the engine to judge.
+import { z } from 'zod';
+import { badRequest } from '../errors.ts';
+
+const common = {
+  model: z.string().min(1).max(256),
+  stream: z.boolean().optional(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+};
+const textOrList = z.union([z.string(), z.array(z.unknown())]);
+
+export const ChatBodySchema = z.looseObject({ ...common, messages: z.array(z.unknown()) });
+export const CompletionBodySchema = z.looseObject({ ...common, prompt: textOrList });
+export const EmbeddingBodySchema = z.looseObject({ model: common.model, input: textOrList });
+
+export type OpenAIBody = z.infer<
+  typeof ChatBodySchema | typeof CompletionBodySchema | typeof EmbeddingBodySchema
+>;
+
+export function parseBody<S extends z.ZodType<{ model: string }>>(
+  text: string,
+  schema: S,
+): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw badRequest('the request body is not valid JSON', null, 'invalid_json');
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw badRequest('the request body must be a JSON object', null, 'invalid_json');
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const [issue] = parsed.error.issues;
+  const param = issue?.path.join('.') || null;
+  const missing =
+    param !== null && !(issue?.path[0] !== undefined && String(issue.path[0]) in json);
+  if (missing)
+    throw badRequest(`missing required parameter: '${param}'`, param, 'missing_required_parameter');
+  throw badRequest(
+    `invalid '${param ?? 'body'}': ${issue?.message ?? 'invalid value'}`,
+    param,
+    'invalid_value',
+  );
+}

@@ -1,0 +1,230 @@
+// Forwards one OpenAI request to a node and turns the answer into the client's response.
+//
+// Retry policy. A request moves to another ready instance (at most MAX_ATTEMPTS instances
+// in all, each tried once) only when nothing of the answer has reached the client yet and
+// the failure says the instance did not serve it:
+//   - the connection failed (fetch threw, and not because the client went away), or
+//   - the node answered 5xx (or a 3xx, which nodes never send) before any body byte, or
+//   - the node refused the gateway's JWT (401/403: a node with a stale key set, say); that
+//     is the node's problem, not the client's, so it never reaches the client as a 401.
+// Inference has no side effect beyond compute, so replaying a request that an instance
+// refused with a 5xx is safe. Never retried: a client abort, a 4xx (the request itself is
+// wrong and would fail anywhere), a timeout (the node may still be generating, and a
+// replay would double the load), and anything after the response started.
+// When every attempt failed the client gets 502, or 503 when there was no instance.
+import { ApiError, badGateway, unavailable } from '../errors.ts';
+import type { Target } from '../routing/table.ts';
+import { isObject, parseObject, readError, readUsage, type JsonObject } from '../sse/inspect.ts';
+import type { UsageMeter } from '../usage/record.ts';
+import type { NodeTransport, Signer } from '../types.ts';
+import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
+import { relaySse } from './relay.ts';
+import { UpstreamAbort } from './upstream.ts';
+
+export const MAX_ATTEMPTS = 3;
+// A streamed answer may pause between chunks for at most this long (a long prefill under
+// load included); then the stream is ended with an error.
+export const STREAM_IDLE_TIMEOUT_MS = 5 * 60_000;
+// A non-streamed answer (headers and body) must arrive within this long: generous, since
+// the whole generation happens before the first byte.
+export const ANSWER_TIMEOUT_MS = 15 * 60_000;
+// Status recorded for a request whose client went away before any answer (nginx's
+// "client closed request"); nobody receives it.
+export const CLIENT_CLOSED_STATUS = 499;
+
+export type OpenAIPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings';
+
+export interface ForwardDeps {
+  signer: Signer;
+  transport: NodeTransport;
+  timeouts?: { streamIdleMs?: number; answerMs?: number };
+}
+
+export interface ForwardRequest {
+  requestId: string;
+  path: OpenAIPath;
+  model: string;
+  // The client's validated body; forwarded as is except for stream_options.
+  body: JsonObject;
+  stream: boolean;
+  // Aborts when the client goes away before the response is handed over.
+  clientSignal: AbortSignal;
+  meter: UsageMeter;
+  // The next instance to try, never one in `tried`; undefined when none is left.
+  pick(tried: ReadonlySet<string>): Target | undefined;
+}
+
+export interface Forwarded {
+  response: Response;
+  // Settles when the answer is over (a stream ended or was cancelled); the meter is final.
+  done: Promise<void>;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+// Streams always ask the engine for usage (engines differ in their default); whether the
+// client asked decides if the client sees it.
+function upstreamBody(req: ForwardRequest): { payload: string; clientWantsUsage: boolean } {
+  if (!req.stream) return { payload: JSON.stringify(req.body), clientWantsUsage: false };
+  const options = isObject(req.body.stream_options) ? req.body.stream_options : {};
+  const clientWantsUsage = options.include_usage === true;
+  const body = { ...req.body, stream_options: { ...options, include_usage: true } };
+  return { payload: JSON.stringify(body), clientWantsUsage };
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}
+
+export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<Forwarded> {
+  const { meter } = req;
+  const answerMs = deps.timeouts?.answerMs ?? ANSWER_TIMEOUT_MS;
+  const { payload, clientWantsUsage } = upstreamBody(req);
+  const tried = new Set<string>();
+  const failures: string[] = [];
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
+    const target = req.pick(tried);
+    if (!target) break;
+    tried.add(target.instanceId);
+    meter.routedTo(target);
+    const upstream = new UpstreamAbort(req.clientSignal);
+    upstream.arm(answerMs);
+    let res: Response;
+    try {
+      const token = await deps.signer.sign({
+        aud: target.nodeId,
+        jti: req.requestId,
+        instance: target.instanceId,
+        model: req.model,
+      });
+      const node = { id: target.nodeId, advertiseUrl: target.advertiseUrl };
+      res = await deps.transport.fetch(node, req.path, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: req.stream ? 'text/event-stream' : 'application/json',
+          authorization: `Bearer ${token}`,
+          [REQUEST_ID_HEADER]: req.requestId,
+        },
+        body: payload,
+        signal: upstream.signal,
+      });
+    } catch (err) {
+      upstream.release();
+      if (upstream.clientAborted) return clientGone(meter);
+      if (upstream.timedOut) throw timeout(meter, err);
+      failures.push(`${target.nodeId}: ${describe(err)}`);
+      continue;
+    }
+    if (retryable(res.status)) {
+      failures.push(`${target.nodeId}: HTTP ${res.status}`);
+      upstream.release();
+      await res.body?.cancel().catch(() => undefined);
+      continue;
+    }
+
+    meter.status = res.status;
+    if (req.stream && res.ok && res.body && isEventStream(res)) {
+      // Headers are here; from now on only silence between chunks counts.
+      upstream.disarm();
+      const relay = relaySse(res.body, {
+        clientWantsUsage,
+        meter,
+        upstream,
+        idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
+      });
+      const headers = new Headers({
+        'content-type': res.headers.get('content-type') ?? 'text/event-stream',
+        'cache-control': 'no-cache',
+        // Proxies in front of the gateway (nginx) must not buffer the stream either.
+        'x-accel-buffering': 'no',
+      });
+      return { response: new Response(relay.stream, { status: 200, headers }), done: relay.done };
+    }
+    try {
+      const text = await res.text();
+      return {
+        response: res.ok ? answer(meter, res, text) : clientError(meter, res, text),
+        done: Promise.resolve(),
+      };
+    } catch (err) {
+      if (upstream.clientAborted) return clientGone(meter);
+      if (upstream.timedOut) throw timeout(meter, err);
+      meter.fail('upstream_error', 'upstream_error');
+      throw badGateway(`the node failed while answering: ${describe(err)}`);
+    } finally {
+      upstream.release();
+    }
+  }
+
+  if (tried.size === 0) {
+    meter.fail('error', 'no_ready_instance');
+    throw unavailable(`no ready instance of model '${req.model}' is available`);
+  }
+  meter.fail('upstream_error', 'upstream_error');
+  throw badGateway(`no instance of model '${req.model}' could answer (${failures.join('; ')})`);
+}
+
+function retryable(status: number): boolean {
+  return status >= 500 || (status >= 300 && status < 400) || status === 401 || status === 403;
+}
+
+function isEventStream(res: Response): boolean {
+  return res.headers.get('content-type')?.toLowerCase().startsWith('text/event-stream') ?? false;
+}
+
+// A whole (non-streamed) answer: metered from its usage, passed on unchanged.
+function answer(meter: UsageMeter, res: Response, text: string): Response {
+  const json = parseObject(text);
+  if (!json) {
+    meter.fail('upstream_error', 'upstream_invalid_response');
+    throw badGateway(
+      'the node answered with something other than a JSON object',
+      'upstream_invalid_response',
+    );
+  }
+  meter.setUsage(readUsage(json.usage));
+  const error = readError(json);
+  if (error) meter.fail('error', error.code ?? 'upstream_error');
+  return new Response(text, { status: res.status, headers: JSON_HEADERS });
+}
+
+// The engine refused the request (4xx): its answer is already OpenAI-shaped and goes to
+// the client as is; anything else is wrapped into that shape.
+function clientError(meter: UsageMeter, res: Response, text: string): Response {
+  const json = parseObject(text);
+  const error = readError(json);
+  meter.fail('error', error?.code ?? `http_${res.status}`);
+  if (json && error) return new Response(text, { status: res.status, headers: JSON_HEADERS });
+  const wrapped = {
+    error: {
+      message: text.slice(0, 1000) || `the engine answered HTTP ${res.status}`,
+      type: 'invalid_request_error',
+      param: null,
+      code: 'upstream_rejected',
+    },
+  };
+  return new Response(JSON.stringify(wrapped), { status: res.status, headers: JSON_HEADERS });
+}
+
+function clientGone(meter: UsageMeter): Forwarded {
+  meter.status = CLIENT_CLOSED_STATUS;
+  meter.fail('client_aborted', null);
+  return {
+    response: new Response(null, { status: CLIENT_CLOSED_STATUS }),
+    done: Promise.resolve(),
+  };
+}
+
+function timeout(meter: UsageMeter, err: unknown): ApiError {
+  meter.fail('upstream_error', 'upstream_timeout');
+  return new ApiError(
+    504,
+    'server_error',
+    `the node did not answer in time (${describe(err)})`,
+    'upstream_timeout',
+  );
+}

@@ -1,0 +1,135 @@
+// Relays an engine's SSE stream to the client as it arrives, never holding more than the
+// current unfinished block. It reads each block only to meter it (usage, first token,
+// errors) and to hide the usage the gateway asked for on the client's behalf; every other
+// block goes out exactly as received.
+import { inspectChunk, parseObject, readError } from '../sse/inspect.ts';
+import { DONE, SseParser, withData, type SseEvent } from '../sse/parser.ts';
+import type { UsageMeter } from '../usage/record.ts';
+import type { UpstreamAbort } from './upstream.ts';
+
+const encoder = new TextEncoder();
+
+// What the client gets when the node fails mid-stream: OpenAI SDKs raise an APIError for a
+// data block carrying `error`.
+export function sseError(message: string, code: string): string {
+  const error = { message, type: 'server_error', param: null, code };
+  return `data: ${JSON.stringify({ error })}\n\n`;
+}
+
+export interface RelayOptions {
+  // Whether the client asked for stream_options.include_usage itself.
+  clientWantsUsage: boolean;
+  meter: UsageMeter;
+  upstream: UpstreamAbort;
+  idleTimeoutMs: number;
+}
+
+export interface Relay {
+  stream: ReadableStream<Uint8Array>;
+  // Settles once the stream ended, failed or was cancelled; the meter is final then.
+  done: Promise<void>;
+}
+
+export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): Relay {
+  const { meter, upstream, clientWantsUsage } = opts;
+  const reader = body.getReader();
+  const idle = upstream.idleReader(reader, opts.idleTimeoutMs);
+  const parser = new SseParser();
+  let sawDone = false;
+  let cancelled = false;
+  let settle: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    settle = resolve;
+  });
+  const finish = () => {
+    idle.stop();
+    upstream.release();
+    settle();
+  };
+
+  const relayBlock = (event: SseEvent): string => {
+    if (event.data === undefined) return event.raw;
+    if (event.data === DONE) {
+      sawDone = true;
+      return event.complete ? event.raw : `${event.raw}\n\n`;
+    }
+    const json = parseObject(event.data);
+    if (event.event === 'error') {
+      meter.fail('error', readError(json)?.code ?? 'upstream_error');
+      return event.raw;
+    }
+    if (!json) return event.raw;
+    const info = inspectChunk(json);
+    meter.observeChunk(info);
+    if (info.error) {
+      meter.fail('error', info.error.code ?? info.error.type ?? 'upstream_error');
+      return event.raw;
+    }
+    if (info.usage === null || clientWantsUsage) return event.raw;
+    // The usage exists only because the gateway asked for it: hide it.
+    if (info.usageOnly) return '';
+    delete json.usage;
+    return withData(event, JSON.stringify(json));
+  };
+
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        for (;;) {
+          const { done: ended, value } = await idle.read();
+          if (cancelled) return;
+          if (ended) {
+            let out = '';
+            // A block cut off by the end is dropped (as an SSE client would), except a
+            // [DONE] that only lacks its blank line.
+            for (const event of parser.end()) {
+              if (event.complete || event.data === DONE) out += relayBlock(event);
+            }
+            if (!sawDone && !meter.failed) {
+              meter.fail('upstream_error', 'upstream_incomplete');
+              out += sseError('the node ended the stream before it was complete', 'upstream_error');
+            }
+            if (out) controller.enqueue(encoder.encode(out));
+            controller.close();
+            finish();
+            return;
+          }
+          let out = '';
+          for (const event of parser.push(value)) out += relayBlock(event);
+          if (out) {
+            controller.enqueue(encoder.encode(out));
+            return;
+          }
+        }
+      } catch (err) {
+        if (cancelled) return;
+        if (upstream.clientAborted) {
+          // The Node host aborts the request signal when the client's connection closes,
+          // which may come before the stream's cancel.
+          if (!sawDone) meter.fail('client_aborted', null);
+          finish();
+          controller.close();
+          return;
+        }
+        const timedOut = upstream.timedOut;
+        meter.fail('upstream_error', timedOut ? 'upstream_timeout' : 'upstream_error');
+        upstream.abort(err);
+        reader.cancel(err).catch(() => undefined);
+        const reason = err instanceof Error ? err.message : 'connection lost';
+        controller.enqueue(
+          encoder.encode(sseError(`the node stream failed: ${reason}`, 'upstream_error')),
+        );
+        controller.close();
+        finish();
+      }
+    },
+    cancel(reason) {
+      cancelled = true;
+      if (!sawDone) meter.fail('client_aborted', null);
+      upstream.abort(reason);
+      reader.cancel(reason).catch(() => undefined);
+      finish();
+    },
+  });
+  return { stream, done };
+}

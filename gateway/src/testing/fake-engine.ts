@@ -59,12 +59,12 @@ export async function startFakeEngine(opts: {
     for await (const part of req) raw += String(part);
     const body = JSON.parse(raw) as Record<string, unknown>;
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    let claims: JWTPayload | null = null;
-    if (token) {
-      claims = (
-        await jwtVerify(token, createLocalJWKSet(opts.jwks()), { issuer: DATA_PLANE_JWT_ISSUER })
-      ).payload;
-    }
+    // Like a real node: a token that does not verify is answered 401.
+    const claims = token
+      ? await jwtVerify(token, createLocalJWKSet(opts.jwks()), { issuer: DATA_PLANE_JWT_ISSUER })
+          .then((r) => r.payload)
+          .catch(() => null)
+      : null;
     const record: Received = {
       path: req.url ?? '',
       headers: req.headers,
@@ -128,6 +128,8 @@ export async function startFakeEngine(opts: {
       return;
     }
     if (body.stream !== true) {
+      // A generation that never finishes: the answer never comes.
+      if (scenario === 'slow') return;
       const text = STREAM_TEXT.join('');
       const choice =
         req.url === '/v1/completions'

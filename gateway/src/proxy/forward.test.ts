@@ -1,0 +1,113 @@
+// forward() on its own against real upstream servers, for what the app cannot reach
+// through its fixed configuration: short timeouts and a node that refuses the gateway.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSigner, generateSigningJwk } from '../signing/signer.ts';
+import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
+import type { Signer } from '../types.ts';
+import { UsageMeter } from '../usage/record.ts';
+import { forward, type ForwardRequest } from './forward.ts';
+import { directTransport } from './transport.ts';
+
+let signer: Signer;
+let engine: FakeEngine;
+
+beforeAll(async () => {
+  signer = await createSigner(await generateSigningJwk());
+  engine = await startFakeEngine({ jwks: () => signer.jwks() });
+});
+
+afterAll(async () => {
+  await engine.close();
+});
+
+function request(
+  body: Record<string, unknown>,
+  targets: string[],
+  clientSignal = new AbortController().signal,
+): ForwardRequest & { meter: UsageMeter } {
+  const meter = new UsageMeter({
+    id: 'req-1',
+    keyId: 'k',
+    endpoint: '/v1/chat/completions',
+    now: Date.now,
+  });
+  meter.stream = body.stream === true;
+  const list = targets.map((advertiseUrl, i) => ({
+    instanceId: `i${i}`,
+    deploymentId: 'd',
+    nodeId: `n${i}`,
+    advertiseUrl,
+  }));
+  return {
+    requestId: 'req-1',
+    path: '/v1/chat/completions',
+    model: 'm',
+    body: { model: 'm', messages: [], ...body },
+    stream: body.stream === true,
+    clientSignal,
+    meter,
+    pick: (tried) => list.find((t) => !tried.has(t.instanceId)),
+  };
+}
+
+describe('forward', () => {
+  it('ends a stream whose node falls silent with an error event, and aborts the node request', async () => {
+    const req = request({ stream: true, scenario: 'silent' }, [engine.url]);
+    const before = engine.received.length;
+    const { response, done } = await forward(
+      { signer, transport: directTransport, timeouts: { streamIdleMs: 100 } },
+      req,
+    );
+    const text = await response.text();
+    await done;
+    expect(text).toContain('"first"');
+    expect(text.trimEnd().split('\n\n').at(-1)).toContain('"code":"upstream_error"');
+    const event = req.meter.finish();
+    expect(event).toMatchObject({
+      outcome: 'upstream_error',
+      errorCode: 'upstream_timeout',
+      completionTokens: 1,
+    });
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+  });
+
+  it('answers 504 when a non-streamed answer takes too long, without retrying', async () => {
+    const req = request({ scenario: 'slow' }, [engine.url, engine.url]);
+    const before = engine.received.length;
+    await expect(
+      forward({ signer, transport: directTransport, timeouts: { answerMs: 100 } }, req),
+    ).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
+    expect(engine.received.length).toBe(before + 1);
+    expect(req.meter.finish()).toMatchObject({
+      outcome: 'upstream_error',
+      errorCode: 'upstream_timeout',
+    });
+  });
+
+  it('records a client that left before any answer, and the abort reaches the node', async () => {
+    const client = new AbortController();
+    const req = request({ scenario: 'slow' }, [engine.url], client.signal);
+    const before = engine.received.length;
+    const pending = forward({ signer, transport: directTransport }, req);
+    await expect.poll(() => engine.received.length).toBe(before + 1);
+    client.abort();
+    const { response } = await pending;
+    expect(response.status).toBe(499);
+    expect(req.meter.finish()).toMatchObject({ status: 499, outcome: 'client_aborted' });
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+  });
+
+  it('does not pass a node’s refusal of the gateway JWT to the client as its own 401', async () => {
+    const stranger = await createSigner(await generateSigningJwk());
+    const req = request({}, [engine.url, engine.url]);
+    const before = engine.received.length;
+    await expect(
+      forward({ signer: stranger, transport: directTransport }, req),
+    ).rejects.toMatchObject({
+      status: 502,
+      code: 'upstream_error',
+    });
+    // Both instances were tried; the fake engine rejects what it cannot verify.
+    expect(engine.received.length).toBe(before + 2);
+  });
+});

@@ -19,12 +19,14 @@ beforeEach(async () => {
     gpus: [],
     lastHeartbeatAt,
   });
-  await db.insert(nodes).values([
-    node('fresh', NOW - 1000),
-    node('edge', NOW - 3 * HEARTBEAT_S * 1000),
-    node('stale', NOW - 3 * HEARTBEAT_S * 1000 - 1),
-    node('never', null),
-  ]);
+  await db
+    .insert(nodes)
+    .values([
+      node('fresh', NOW - 1000),
+      node('edge', NOW - 3 * HEARTBEAT_S * 1000),
+      node('stale', NOW - 3 * HEARTBEAT_S * 1000 - 1),
+      node('never', null),
+    ]);
   const deployment = (id: string, model: string, createdAt: number) => ({
     id,
     model,
@@ -41,7 +43,13 @@ beforeEach(async () => {
       deployment('d3', 'qwen', 3_000_000),
       deployment('d4', 'idle', 4_000_000),
     ]);
-  const instance = (id: string, deploymentId: string, nodeId: string, replica: number, state: 'ready' | 'starting') => ({
+  const instance = (
+    id: string,
+    deploymentId: string,
+    nodeId: string,
+    replica: number,
+    state: 'ready' | 'starting',
+  ) => ({
     id,
     deploymentId,
     nodeId,
@@ -71,9 +79,24 @@ describe('loadRoutingTable', () => {
     const llama = table.get('llama');
     expect(llama?.created).toBe(1000);
     expect(llama?.targets).toEqual([
-      { instanceId: 'i1', deploymentId: 'd1', nodeId: 'fresh', advertiseUrl: 'http://fresh.test:9000' },
-      { instanceId: 'i2', deploymentId: 'd1', nodeId: 'edge', advertiseUrl: 'http://edge.test:9000' },
-      { instanceId: 'i4', deploymentId: 'd2', nodeId: 'fresh', advertiseUrl: 'http://fresh.test:9000' },
+      {
+        instanceId: 'i1',
+        deploymentId: 'd1',
+        nodeId: 'fresh',
+        advertiseUrl: 'http://fresh.test:9000',
+      },
+      {
+        instanceId: 'i2',
+        deploymentId: 'd1',
+        nodeId: 'edge',
+        advertiseUrl: 'http://edge.test:9000',
+      },
+      {
+        instanceId: 'i4',
+        deploymentId: 'd2',
+        nodeId: 'fresh',
+        advertiseUrl: 'http://fresh.test:9000',
+      },
     ]);
   });
 

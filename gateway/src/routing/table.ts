@@ -93,7 +93,10 @@ export function createRoutingCache(
   const load = async (): Promise<RoutingTable> => {
     const now = opts.now();
     try {
-      const table = await loadRoutingTable(db, { now, heartbeatIntervalS: opts.heartbeatIntervalS });
+      const table = await loadRoutingTable(db, {
+        now,
+        heartbeatIntervalS: opts.heartbeatIntervalS,
+      });
       cached = { table, loadedAt: now };
       return table;
     } catch (err) {

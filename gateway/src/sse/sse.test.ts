@@ -99,7 +99,9 @@ describe('inspectChunk', () => {
   });
 
   it('reads a usage-only chunk', () => {
-    const i = info('{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}');
+    const i = info(
+      '{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}',
+    );
     expect(i).toMatchObject({ usageOnly: true, choices: 0, error: null });
     expect(i.usage).toEqual({ promptTokens: 9, completionTokens: 3, totalTokens: 12 });
   });
@@ -124,9 +126,11 @@ describe('inspectChunk', () => {
   });
 
   it('finds an error object inside a stream, in either shape', () => {
-    expect(
-      info('{"error":{"message":"boom","type":"BadRequestError","code":400}}').error,
-    ).toEqual({ message: 'boom', type: 'BadRequestError', code: '400' });
+    expect(info('{"error":{"message":"boom","type":"BadRequestError","code":400}}').error).toEqual({
+      message: 'boom',
+      type: 'BadRequestError',
+      code: '400',
+    });
     expect(readError({ error: 'overloaded' })).toEqual({
       message: 'overloaded',
       type: null,

@@ -74,7 +74,11 @@ describe('batching usage sink', () => {
   it('keeps a bounded buffer while the database refuses, and writes it once it can', async () => {
     vi.spyOn(console, 'error').mockImplementation(() => undefined);
     temp = await createTempDb({ migrated: false });
-    const sink = createBatchingUsageSink(temp.db, { maxBatch: 1000, flushMs: 60_000, maxBuffered: 5 });
+    const sink = createBatchingUsageSink(temp.db, {
+      maxBatch: 1000,
+      flushMs: 60_000,
+      maxBuffered: 5,
+    });
     for (const id of ['a', 'b', 'c']) await sink.record(event(id));
     await expect(sink.flush()).rejects.toThrow();
     expect(sink.pending).toBe(3);
@@ -83,7 +87,9 @@ describe('batching usage sink', () => {
     expect(sink.dropped).toBe(2);
 
     const { migrate } = await import('drizzle-orm/libsql/migrator');
-    await migrate(temp.db as Parameters<typeof migrate>[0], { migrationsFolder: 'schema/migrations' });
+    await migrate(temp.db as Parameters<typeof migrate>[0], {
+      migrationsFolder: 'schema/migrations',
+    });
     await sink.flush();
     expect(await ids(temp)).toEqual(['c', 'd', 'e', 'f', 'g']);
   });

@@ -33,8 +33,8 @@ export class RecipeOptionsError extends Error {
 export interface UpstreamEngine {
   // Origin plus an optional path prefix, without a trailing slash.
   baseUrl: string;
-  healthPath: string;
-  metricsPath?: string;
+  healthUrl: string;
+  metricsUrl?: string;
   // Sent with every upstream call (e.g. the engine's own API key); never shown to clients.
   headers: Record<string, string>;
   // Replaces `model` in forwarded JSON bodies when the engine knows the model by another name.

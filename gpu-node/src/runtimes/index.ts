@@ -59,3 +59,16 @@ export async function createRuntimes(
     return { process: processRuntime, dockerUnavailable: why };
   }
 }
+
+// The docker runtime lives in its own module (and pulls in dockerode); it is loaded only
+// when the preference allows docker.
+export async function loadDockerRuntime(): Promise<Runtime> {
+  const specifier = './docker/index.ts';
+  const mod = (await import(specifier)) as {
+    createDockerRuntime?: () => Promise<Runtime> | Runtime;
+    DockerRuntime?: new () => Runtime;
+  };
+  if (mod.createDockerRuntime) return mod.createDockerRuntime();
+  if (mod.DockerRuntime) return new mod.DockerRuntime();
+  throw new Error('the docker runtime module exports no runtime');
+}

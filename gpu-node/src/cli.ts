@@ -1,0 +1,84 @@
+// The `fleetgate-node` command line: `register` and `run`.
+import { parseArgs } from 'node:util';
+import { ConfigError, defaultConfigPath, loadConfig, parseListen } from './config.ts';
+import { startDaemon } from './daemon.ts';
+import { consoleLogger } from './log.ts';
+import { runRegister } from './register.ts';
+
+const USAGE = `Usage: fleetgate-node <command> [options]
+
+Commands:
+  register   exchange a registration token for this node's identity (see register --help)
+  run        run the daemon: fleetgate-node run [--config PATH] [--listen HOST:PORT]
+`;
+
+async function runDaemon(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        listen: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`fleetgate-node run: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const log = consoleLogger();
+  const configPath = values.config ?? defaultConfigPath();
+  let daemon;
+  try {
+    if (values.listen) parseListen(values.listen);
+    const config = await loadConfig(configPath);
+    daemon = await startDaemon({ config, configPath, listen: values.listen, log });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      log.error(err.message);
+      return 2;
+    }
+    log.error(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+
+  const running = daemon;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info(`${signal}: stopping (engines run as processes are stopped; containers keep running)`);
+      running.close().then(resolve, (err: unknown) => {
+        log.error(`error while stopping: ${String(err)}`);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
+
+export async function main(argv: string[], defaultCommand?: string): Promise<number> {
+  const [first, ...rest] = argv;
+  const command = first && !first.startsWith('-') ? first : defaultCommand;
+  const args = command === first ? rest : argv;
+  switch (command) {
+    case 'register':
+      return runRegister(args);
+    case 'run':
+      return runDaemon(args);
+    case 'help':
+    case undefined:
+      console.log(USAGE);
+      return command === 'help' ? 0 : 2;
+    default:
+      console.error(`fleetgate-node: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}

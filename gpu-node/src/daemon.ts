@@ -1,0 +1,154 @@
+// The gpu-node daemon: control loop (register/heartbeat/reconcile) plus the HTTP server.
+// `startDaemon()` runs it in-process (tests, the dev stack); run as a script, this file is
+// the `fleetgate-node` command line with `run` as the default command.
+import { pathToFileURL } from 'node:url';
+import type { Jwks } from '../../schema/contracts.ts';
+import { parseListen, writeConfig, type NodeConfig } from './config.ts';
+import { InstanceManager, type Logger } from './control/instances.ts';
+import { ControlLoop } from './control/loop.ts';
+import { queryGpus as queryNvidiaSmi, type GpuQuery } from './gpus/nvidia-smi.ts';
+import { consoleLogger } from './log.ts';
+import { recipes } from './recipes/index.ts';
+import { createRuntimes, loadDockerRuntime, type RuntimeSet } from './runtimes/index.ts';
+import { DataPlaneVerifier } from './server/auth.ts';
+import { createNodeServer, listen } from './server/http.ts';
+import { DAEMON_VERSION } from './version.ts';
+
+export interface DaemonOptions {
+  config: NodeConfig;
+  // When given, JWKS rotations are written back so a restart without the gateway still
+  // verifies tokens signed with the new key.
+  configPath?: string;
+  // HOST:PORT, overriding the config's listen address (port 0: any free port).
+  listen?: string;
+  log?: Logger;
+  runtimes?: RuntimeSet;
+  queryGpus?: () => Promise<GpuQuery>;
+  // How often engines are checked (exits, health, metrics).
+  tickMs?: number;
+}
+
+export interface Daemon {
+  url: string;
+  manager: InstanceManager;
+  loop: ControlLoop;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const log = opts.log ?? consoleLogger();
+  const config = { ...opts.config };
+  const { host, port } = parseListen(opts.listen ?? config.listen);
+  const runtimes = opts.runtimes ?? (await createRuntimes(config.runtime, loadDockerRuntime));
+  if (!runtimes.docker && config.runtime !== 'process') {
+    log.info(`docker runtime unavailable (${runtimes.dockerUnavailable ?? 'unknown'}); process runtime only`);
+  }
+  const verifier = new DataPlaneVerifier(config.node_id, config.issuer, config.jwks);
+
+  let gpus: () => number[] = () => [];
+  const manager = new InstanceManager({
+    nodeId: config.node_id,
+    runtimes,
+    recipes,
+    gpuIndices: () => gpus(),
+    modelCache: config.model_cache,
+    log,
+    metricsIntervalMs: Math.max(1000, config.heartbeat_interval_s * 1000),
+  });
+
+  let saving = Promise.resolve();
+  const onJwks = (jwks: Jwks) => {
+    if (!verifier.setJwks(jwks)) return;
+    log.info('the gateway rotated its signing keys; key set updated');
+    config.jwks = jwks;
+    const path = opts.configPath;
+    if (path) {
+      saving = saving
+        .then(() => writeConfig(path, config))
+        .catch((err: unknown) => log.warn(`cannot save the new key set to ${path}: ${String(err)}`));
+    }
+  };
+
+  const loop = new ControlLoop({
+    gatewayUrl: config.gateway_url,
+    nodeSecret: config.node_secret,
+    daemonVersion: DAEMON_VERSION,
+    intervalS: config.heartbeat_interval_s,
+    manager,
+    queryGpus: opts.queryGpus ?? (() => queryNvidiaSmi()),
+    onJwks,
+    log,
+  });
+  gpus = () => loop.gpus.map((g) => g.index);
+
+  await loop.refreshGpus();
+  log.info(
+    loop.gpus.length
+      ? `GPUs: ${loop.gpus.map((g) => `${g.index}: ${g.name} (${g.memory_total_mib} MiB)`).join(', ')}`
+      : 'no GPUs found (nvidia-smi missing or none visible): CPU-only node',
+  );
+  await manager.adopt();
+
+  const server = createNodeServer({
+    manager,
+    verifier,
+    registered: () => loop.registered(),
+    snapshot: () => {
+      const totals = manager.totals();
+      return {
+        inFlight: totals.inFlight,
+        queued: totals.queued,
+        heartbeatFailuresTotal: loop.failuresTotal,
+        registered: loop.registered(),
+        gpus: loop.gpus,
+        instances: manager.describe(),
+      };
+    },
+    log,
+  });
+  const address = await listen(server, host, port);
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}`;
+  log.info(`fleetgate-node ${config.name} (${config.node_id}) listening on ${url}`);
+
+  let ticking = false;
+  const ticker = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    manager
+      .tick()
+      .catch((err: unknown) => log.error(`engine check failed: ${String(err)}`))
+      .finally(() => {
+        ticking = false;
+      });
+  }, opts.tickMs ?? 500);
+  loop.start();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(ticker);
+      await loop.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await manager.shutdown();
+      runtimes.process.killAllSync();
+      await saving;
+    })();
+    return closing;
+  };
+  return { url, manager, loop, close };
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  // Not a top-level await: cli.ts imports this module, which must finish evaluating first.
+  void import('./cli.ts')
+    .then(({ main }) => main(process.argv.slice(2), 'run'))
+    .then((code) => {
+      process.exitCode = code;
+    });
+}

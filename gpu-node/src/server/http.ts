@@ -1,0 +1,144 @@
+// The daemon's HTTP server: health (/healthz, /readyz), Prometheus /metrics, the /v1 data
+// plane (gateway JWT required) and the engine logs the gateway's admin API reads.
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
+import type { InstanceManager, Logger } from '../control/instances.ts';
+import type { DataPlaneVerifier } from './auth.ts';
+import { HttpError, sendError, sendJson } from './errors.ts';
+import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
+import { proxyRequest } from './proxy.ts';
+
+export const MAX_LOG_TAIL = 5000;
+const DEFAULT_LOG_TAIL = 100;
+
+export interface ServerDeps {
+  manager: InstanceManager;
+  verifier: DataPlaneVerifier;
+  // Whether a heartbeat succeeded recently.
+  registered: () => boolean;
+  snapshot: () => MetricsSnapshot;
+  log: Logger;
+}
+
+const LOGS_PATH = /^\/fleetgate\/v1\/instances\/([^/]+)\/logs$/;
+
+export function createNodeServer(deps: ServerDeps): Server {
+  const server = http.createServer((req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        sendError(res, err);
+        return;
+      }
+      deps.log.error(`request ${req.method ?? ''} ${req.url ?? ''} failed: ${String(err)}`);
+      sendError(res, new HttpError(500, 'server_error', 'internal error in the node daemon'));
+    });
+  });
+  // Generation can take minutes; the engine decides, not a server timeout.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://node');
+  const path = url.pathname;
+
+  if (path === '/v1' || path.startsWith('/v1/')) {
+    await dataPlane(deps, req, res);
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    throw new HttpError(404, 'not_found_error', `no route for ${req.method ?? ''} ${path}`, 'not_found');
+  }
+  switch (path) {
+    case '/healthz':
+      sendJson(res, 200, { status: 'ok' });
+      return;
+    case '/readyz': {
+      const registered = deps.registered();
+      const notReady = deps.manager.notReady();
+      const ready = registered && notReady.length === 0;
+      sendJson(res, ready ? 200 : 503, {
+        status: ready ? 'ready' : 'not_ready',
+        registered,
+        not_ready: notReady,
+      });
+      return;
+    }
+    case '/metrics': {
+      const text = renderMetrics(deps.snapshot());
+      res.writeHead(200, {
+        'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
+      return;
+    }
+  }
+  const logs = LOGS_PATH.exec(path);
+  if (logs?.[1]) {
+    await engineLogs(deps, req, res, decodeURIComponent(logs[1]), url.searchParams.get('tail'));
+    return;
+  }
+  throw new HttpError(404, 'not_found_error', `no route for GET ${path}`, 'not_found');
+}
+
+async function dataPlane(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const claims = await deps.verifier.verify(req.headers.authorization);
+  const target = deps.manager.route(claims.instance);
+  if (!target) {
+    throw new HttpError(
+      404,
+      'not_found_error',
+      `instance '${claims.instance}' does not run on this node`,
+      'instance_not_found',
+    );
+  }
+  if (target.state !== 'ready' || !target.endpoint) {
+    throw new HttpError(
+      503,
+      'service_unavailable',
+      `instance '${claims.instance}' is ${target.state}${target.detail ? `: ${target.detail}` : ''}`,
+      'instance_not_ready',
+    );
+  }
+  const header = req.headers[REQUEST_ID_HEADER];
+  const requestId = (Array.isArray(header) ? header[0] : header) ?? claims.jti;
+  await proxyRequest(req, res, { endpoint: target.endpoint, requestId, onDone: target.begin() });
+}
+
+async function engineLogs(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  instanceId: string,
+  tailParam: string | null,
+): Promise<void> {
+  const claims = await deps.verifier.verify(req.headers.authorization);
+  if (claims.instance !== instanceId) {
+    throw new HttpError(401, 'authentication_error', 'token is for another instance', 'invalid_node_token');
+  }
+  let tail = DEFAULT_LOG_TAIL;
+  if (tailParam !== null) {
+    tail = Number(tailParam);
+    if (!/^\d+$/.test(tailParam) || tail < 1 || tail > MAX_LOG_TAIL) {
+      throw new HttpError(400, 'invalid_request_error', `tail must be an integer from 1 to ${MAX_LOG_TAIL}`, 'invalid_tail');
+    }
+  }
+  const lines = await deps.manager.logs(instanceId, tail);
+  if (!lines) {
+    throw new HttpError(404, 'not_found_error', `instance '${instanceId}' does not run on this node`, 'instance_not_found');
+  }
+  sendJson(res, 200, { object: 'list', data: lines });
+}
+
+export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}

@@ -1,0 +1,168 @@
+// Forwards one data-plane request to a local engine and streams both directions without
+// buffering (SSE chunks reach the gateway as the engine writes them). When the client goes
+// away, the upstream request is destroyed so the engine stops generating.
+import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import https from 'node:https';
+import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
+import type { Endpoint } from '../control/instances.ts';
+import { HttpError, sendError } from './errors.ts';
+
+// Bodies the daemon rewrites (served_model_name) are read whole; others stream through.
+export const MAX_REWRITE_BODY_BYTES = 16 * 1024 * 1024;
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024 });
+
+function forwardHeaders(
+  req: IncomingMessage,
+  endpoint: Endpoint,
+  requestId: string,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    // The gateway's JWT is for this node only, never for the engine.
+    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization') continue;
+    headers[name] = value;
+  }
+  for (const [name, value] of Object.entries(endpoint.headers)) headers[name.toLowerCase()] = value;
+  headers[REQUEST_ID_HEADER] = requestId;
+  return headers;
+}
+
+function responseHeaders(upstream: IncomingMessage): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers[name] = value;
+  }
+  return headers;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(
+          new HttpError(
+            413,
+            'invalid_request_error',
+            `request body is larger than the limit of ${limit} bytes`,
+            'request_too_large',
+          ),
+        );
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+// The engine knows the model under another name: replace `model` in a JSON body.
+function rewriteModel(body: Buffer, servedModelName: string): Buffer {
+  if (body.length === 0) return body;
+  try {
+    const json: unknown = JSON.parse(body.toString('utf8'));
+    if (json && typeof json === 'object' && !Array.isArray(json) && 'model' in json) {
+      return Buffer.from(JSON.stringify({ ...json, model: servedModelName }));
+    }
+  } catch {
+    // Not JSON: the engine answers it as it would anyway.
+  }
+  return body;
+}
+
+export interface ProxyOptions {
+  endpoint: Endpoint;
+  requestId: string;
+  // Called once when the exchange ends, however it ends.
+  onDone: () => void;
+}
+
+export async function proxyRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: ProxyOptions,
+): Promise<void> {
+  const { endpoint } = opts;
+  let finished = false;
+  const done = () => {
+    if (finished) return;
+    finished = true;
+    opts.onDone();
+  };
+  res.once('close', done);
+
+  const target = new URL(`${endpoint.baseUrl}${req.url ?? '/'}`);
+  const headers = forwardHeaders(req, endpoint, opts.requestId);
+
+  let body: Buffer | undefined;
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+  const isJson = /application\/json/i.test(req.headers['content-type'] ?? '');
+  if (endpoint.servedModelName && hasBody && isJson) {
+    try {
+      body = rewriteModel(await readBody(req, MAX_REWRITE_BODY_BYTES), endpoint.servedModelName);
+    } catch (err) {
+      if (err instanceof HttpError) sendError(res, err);
+      else res.destroy();
+      done();
+      return;
+    }
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(body.length);
+  }
+
+  const client = target.protocol === 'https:' ? https : http;
+  const upstreamReq = client.request(target, {
+    method: req.method,
+    headers,
+    agent: target.protocol === 'https:' ? httpsAgent : httpAgent,
+  });
+
+  // The client left (or the gateway gave up): stop the engine's work too.
+  res.once('close', () => {
+    if (!res.writableFinished) upstreamReq.destroy();
+  });
+
+  upstreamReq.once('response', (upstream) => {
+    res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, responseHeaders(upstream));
+    // Send headers now: a streaming answer's first chunk may take a while.
+    res.flushHeaders();
+    upstream.pipe(res);
+    upstream.once('error', () => res.destroy());
+    upstream.once('aborted', () => res.destroy());
+  });
+
+  upstreamReq.once('error', (err) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    sendError(
+      res,
+      new HttpError(502, 'server_error', `engine unreachable: ${err.message}`, 'engine_unreachable'),
+    );
+  });
+
+  if (body !== undefined) upstreamReq.end(body);
+  else if (hasBody) req.pipe(upstreamReq);
+  else upstreamReq.end();
+}

@@ -3,6 +3,7 @@
 // endpoints proxied to a ready instance with usage recorded for every request.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import { ApiError, forbidden, notFound } from '../errors.ts';
 import { runInBackground } from '../lib/background.ts';
@@ -101,8 +102,17 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
       const { response } = forwarded;
       return response.body ? c.body(response.body, response) : c.body(null, response);
     } catch (err) {
-      meter.status = err instanceof ApiError ? err.status : 500;
-      meter.fail('error', err instanceof ApiError ? err.code : 'internal_error');
+      if (err instanceof ApiError) {
+        meter.status = err.status;
+        meter.fail('error', err.code);
+      } else if (err instanceof HTTPException) {
+        // Raised by Hono middleware while the body is read (the body limit's 413).
+        meter.status = err.status;
+        meter.fail('error', `http_${err.status}`);
+      } else {
+        meter.status = 500;
+        meter.fail('error', 'internal_error');
+      }
       runInBackground(c, deps.usage.record(meter.finish()), 'usage');
       throw err;
     }

@@ -25,9 +25,11 @@ export const MAX_ATTEMPTS = 3;
 // A streamed answer may pause between chunks for at most this long (a long prefill under
 // load included); then the stream is ended with an error.
 export const STREAM_IDLE_TIMEOUT_MS = 5 * 60_000;
-// A non-streamed answer (headers and body) must arrive within this long: generous, since
-// the whole generation happens before the first byte.
-export const ANSWER_TIMEOUT_MS = 15 * 60_000;
+// A non-streamed answer (headers and body) must arrive within this long; the whole
+// generation happens before its first byte. Node's fetch (undici) has the same 300 s limit
+// on response headers built in, so both hosts behave alike; clients wanting longer
+// generations stream them.
+export const ANSWER_TIMEOUT_MS = 5 * 60_000;
 // Status recorded for a request whose client went away before any answer (nginx's
 // "client closed request"); nobody receives it.
 export const CLIENT_CLOSED_STATUS = 499;
@@ -115,7 +117,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     } catch (err) {
       upstream.release();
       if (upstream.clientAborted) return clientGone(meter);
-      if (upstream.timedOut) throw timeout(meter, err);
+      if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       failures.push(`${target.nodeId}: ${describe(err)}`);
       continue;
     }
@@ -152,7 +154,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       };
     } catch (err) {
       if (upstream.clientAborted) return clientGone(meter);
-      if (upstream.timedOut) throw timeout(meter, err);
+      if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       meter.fail('upstream_error', 'upstream_error');
       throw badGateway(`the node failed while answering: ${describe(err)}`);
     } finally {
@@ -166,6 +168,15 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
   }
   meter.fail('upstream_error', 'upstream_error');
   throw badGateway(`no instance of model '${req.model}' could answer (${failures.join('; ')})`);
+}
+
+// undici's own header/body timeouts surface as a failed fetch; they are timeouts all the
+// same (the node may still be generating), so they are not retried.
+function isFetchTimeout(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  const code =
+    typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
 }
 
 function retryable(status: number): boolean {

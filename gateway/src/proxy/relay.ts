@@ -111,7 +111,10 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
           controller.close();
           return;
         }
-        const timedOut = upstream.timedOut;
+        const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
+        const timedOut =
+          upstream.timedOut ||
+          (cause !== undefined && 'code' in cause && cause.code === 'UND_ERR_BODY_TIMEOUT');
         meter.fail('upstream_error', timedOut ? 'upstream_timeout' : 'upstream_error');
         upstream.abort(err);
         reader.cancel(err).catch(() => undefined);

@@ -17,7 +17,6 @@ import {
   refusedUrl,
   startFakeEngine,
   type FakeEngine,
-  type Scenario,
 } from '../testing/fake-engine.ts';
 import { createTempDb, type TempDb } from '../testing/temp-db.ts';
 import type { AppEnv, AuthenticatedKey, Signer } from '../types.ts';
@@ -487,5 +486,3 @@ describe('models', () => {
     expect((await get('/models/llama', 'sk-limited')).status).toBe(404);
   });
 });
-
-export type { Scenario };

@@ -8,7 +8,7 @@ import { InstanceManager, type Logger } from './control/instances.ts';
 import { ControlLoop } from './control/loop.ts';
 import { queryGpus as queryNvidiaSmi, type GpuQuery } from './gpus/nvidia-smi.ts';
 import { consoleLogger } from './log.ts';
-import { recipes } from './recipes/index.ts';
+import type { Recipe } from './recipes/types.ts';
 import { createRuntimes, loadDockerRuntime, type RuntimeSet } from './runtimes/index.ts';
 import { DataPlaneVerifier } from './server/auth.ts';
 import { createNodeServer, listen } from './server/http.ts';
@@ -24,6 +24,8 @@ export interface DaemonOptions {
   log?: Logger;
   runtimes?: RuntimeSet;
   queryGpus?: () => Promise<GpuQuery>;
+  // Recipes by name (default: all of recipes/index.ts).
+  recipes?: Record<string, Recipe>;
   // How often engines are checked (exits, health, metrics).
   tickMs?: number;
 }
@@ -49,7 +51,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const manager = new InstanceManager({
     nodeId: config.node_id,
     runtimes,
-    recipes,
+    recipes: opts.recipes ?? (await import('./recipes/index.ts')).recipes,
     gpuIndices: () => gpus(),
     modelCache: config.model_cache,
     log,

@@ -52,7 +52,9 @@ async function runDaemon(argv: string[]): Promise<number> {
   const running = daemon;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
-      log.info(`${signal}: stopping (engines run as processes are stopped; containers keep running)`);
+      log.info(
+        `${signal}: stopping (engines run as processes are stopped; containers keep running)`,
+      );
       running.close().then(resolve, (err: unknown) => {
         log.error(`error while stopping: ${String(err)}`);
         resolve();

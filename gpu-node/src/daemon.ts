@@ -43,7 +43,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { host, port } = parseListen(opts.listen ?? config.listen);
   const runtimes = opts.runtimes ?? (await createRuntimes(config.runtime, loadDockerRuntime));
   if (!runtimes.docker && config.runtime !== 'process') {
-    log.info(`docker runtime unavailable (${runtimes.dockerUnavailable ?? 'unknown'}); process runtime only`);
+    log.info(
+      `docker runtime unavailable (${runtimes.dockerUnavailable ?? 'unknown'}); process runtime only`,
+    );
   }
   const verifier = new DataPlaneVerifier(config.node_id, config.issuer, config.jwks);
 
@@ -67,7 +69,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (path) {
       saving = saving
         .then(() => writeConfig(path, config))
-        .catch((err: unknown) => log.warn(`cannot save the new key set to ${path}: ${String(err)}`));
+        .catch((err: unknown) =>
+          log.warn(`cannot save the new key set to ${path}: ${String(err)}`),
+        );
     }
   };
 

@@ -74,9 +74,14 @@ describe('fleetgate-node register', () => {
 
   it("shows the gateway's reason for a bad, expired or used token", async () => {
     const io = capture();
-    const code = await runRegister(args({ '--token': 'fgr-used', '--config': join(dir, 'x.json') }), io);
+    const code = await runRegister(
+      args({ '--token': 'fgr-used', '--config': join(dir, 'x.json') }),
+      io,
+    );
     expect(code).toBe(1);
-    expect(io.text()).toMatch(/refused the registration token: registration token is invalid, expired or used up/);
+    expect(io.text()).toMatch(
+      /refused the registration token: registration token is invalid, expired or used up/,
+    );
     await expect(stat(join(dir, 'x.json'))).rejects.toThrow();
   });
 
@@ -85,17 +90,20 @@ describe('fleetgate-node register', () => {
     const io = capture();
     const code = await runRegister(args({ '--gateway': `http://127.0.0.1:${port}` }), io);
     expect(code).toBe(1);
-    expect(io.text()).toMatch(/^error: cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+\/node\/v1\/register: ECONNREFUSED$/);
+    expect(io.text()).toMatch(
+      /^error: cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+\/node\/v1\/register: ECONNREFUSED$/,
+    );
   });
 
   it('rejects bad arguments before calling anyone', async () => {
     const before = gateway.registrations.length;
-    for (const bad of [
+    const cases: Record<string, string>[] = [
       { '--gateway': 'gateway.example.com' },
       { '--advertise-url': 'ftp://x' },
       { '--name': 'no spaces allowed' },
       { '--runtime': 'podman' },
-    ]) {
+    ];
+    for (const bad of cases) {
       const io = capture();
       expect(await runRegister(args(bad), io), JSON.stringify(bad)).toBe(2);
     }

@@ -143,7 +143,9 @@ export async function runRegister(argv: string[], io: RegisterIo = consoleIo): P
   });
   if (!request.success) {
     const issue = request.error.issues[0];
-    io.err(`fleetgate-node register: invalid ${issue?.path.join('.') ?? 'request'}: ${issue?.message ?? ''}`);
+    io.err(
+      `fleetgate-node register: invalid ${issue?.path.join('.') ?? 'request'}: ${issue?.message ?? ''}`,
+    );
     return 2;
   }
 
@@ -158,10 +160,14 @@ export async function runRegister(argv: string[], io: RegisterIo = consoleIo): P
           break;
         case 'unauthorized':
           io.err(`error: the gateway refused the registration token: ${err.message}`);
-          io.err('Ask an admin for a new token (tokens expire and can be used a limited number of times).');
+          io.err(
+            'Ask an admin for a new token (tokens expire and can be used a limited number of times).',
+          );
           break;
         default:
-          io.err(`error: registration failed${err.status ? ` (HTTP ${err.status})` : ''}: ${err.message}`);
+          io.err(
+            `error: registration failed${err.status ? ` (HTTP ${err.status})` : ''}: ${err.message}`,
+          );
       }
       return 1;
     }
@@ -184,13 +190,17 @@ export async function runRegister(argv: string[], io: RegisterIo = consoleIo): P
   try {
     await writeConfig(configPath, config);
   } catch (err) {
-    io.err(`error: registered as ${answer.node_id}, but cannot write ${configPath}: ${(err as Error).message}`);
+    io.err(
+      `error: registered as ${answer.node_id}, but cannot write ${configPath}: ${(err as Error).message}`,
+    );
     io.err('The node secret was not saved; delete the node on the gateway and register again.');
     return 1;
   }
 
   const home = homedir();
-  const shown = configPath.startsWith(`${home}/`) ? `~${configPath.slice(home.length)}` : configPath;
+  const shown = configPath.startsWith(`${home}/`)
+    ? `~${configPath.slice(home.length)}`
+    : configPath;
   io.out(`Registered node '${values.name}' as ${answer.node_id} with ${gateway}.
 GPUs reported: ${gpus.gpus.length ? gpus.gpus.map((g) => `${g.index}: ${g.name}`).join(', ') : 'none (CPU-only node)'}
 Config (with the node secret, mode 0600): ${shown}

@@ -63,7 +63,8 @@ async function post<T>(
   const text = await res.text().catch(() => '');
   if (!res.ok) {
     const message = errorMessageOf(text) ?? `HTTP ${res.status}`;
-    const code: GatewayErrorCode = res.status === 401 || res.status === 403 ? 'unauthorized' : 'rejected';
+    const code: GatewayErrorCode =
+      res.status === 401 || res.status === 403 ? 'unauthorized' : 'rejected';
     throw new GatewayError(code, message, res.status);
   }
   if (text.length > MAX_ANSWER_BYTES) {
@@ -100,7 +101,13 @@ export function register(
   body: RegisterRequest,
   timeoutMs = 15_000,
 ): Promise<RegisterResponse> {
-  return post(endpoint(gatewayUrl, '/node/v1/register'), token, body, RegisterResponseSchema, timeoutMs);
+  return post(
+    endpoint(gatewayUrl, '/node/v1/register'),
+    token,
+    body,
+    RegisterResponseSchema,
+    timeoutMs,
+  );
 }
 
 export function heartbeat(

@@ -15,7 +15,12 @@ import type { PrefixCounters } from '../engines/metrics-map.ts';
 import { RecipeOptionsError, type Recipe, type RecipeContext } from '../recipes/types.ts';
 import { chooseRuntime, type RuntimeSet } from '../runtimes/index.ts';
 import type { EngineStatus, PullProgress, Runtime } from '../runtimes/types.ts';
-import { backoffDelay, RESTART_BACKOFF, RESTART_BACKOFF_RESET_MS, type Backoff } from './backoff.ts';
+import {
+  backoffDelay,
+  RESTART_BACKOFF,
+  RESTART_BACKOFF_RESET_MS,
+  type Backoff,
+} from './backoff.ts';
 import { assignGpus } from './gpu-assign.ts';
 
 export const SPEC_HASH_LABEL = 'fleetgate.spec-hash';
@@ -103,7 +108,13 @@ export interface InstanceManagerOptions {
 }
 
 export function specHash(d: DesiredInstance): string {
-  const canonical = JSON.stringify([d.deployment_id, d.model, d.recipe, d.gpus, sortKeys(d.options)]);
+  const canonical = JSON.stringify([
+    d.deployment_id,
+    d.model,
+    d.recipe,
+    d.gpus,
+    sortKeys(d.options),
+  ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
@@ -173,14 +184,20 @@ export class InstanceManager {
       }
       for (const status of found) {
         const usable =
-          status.state === 'running' && status.port !== undefined && !this.instances.has(status.instanceId);
+          status.state === 'running' &&
+          status.port !== undefined &&
+          !this.instances.has(status.instanceId);
         if (!usable) {
-          this.opts.log.info(`removing leftover ${runtime.kind} engine ${status.handle} (${status.instanceId})`);
+          this.opts.log.info(
+            `removing leftover ${runtime.kind} engine ${status.handle} (${status.instanceId})`,
+          );
           void this.discard(runtime, status.handle);
           continue;
         }
         const port = status.port ?? 0;
-        this.opts.log.info(`adopting ${runtime.kind} engine ${status.handle} for instance ${status.instanceId}`);
+        this.opts.log.info(
+          `adopting ${runtime.kind} engine ${status.handle} for instance ${status.instanceId}`,
+        );
         this.instances.set(status.instanceId, {
           ...this.blank(status.instanceId, status.deploymentId, ''),
           key: status.labels?.[SPEC_HASH_LABEL] ?? '',
@@ -231,7 +248,8 @@ export class InstanceManager {
       if (m.detail) status.detail = m.detail.slice(0, 2000);
       if (m.progress && m.state === 'pulling') {
         status.progress = { bytes: m.progress.bytes };
-        if (m.progress.totalBytes !== undefined) status.progress.total_bytes = m.progress.totalBytes;
+        if (m.progress.totalBytes !== undefined)
+          status.progress.total_bytes = m.progress.totalBytes;
         if (m.progress.percent !== undefined) {
           status.progress.percent = Math.min(100, Math.max(0, m.progress.percent));
         }
@@ -254,7 +272,11 @@ export class InstanceManager {
   notReady(): { instance_id: string; state: InstanceState; detail?: string }[] {
     return [...this.instances.values()]
       .filter((m) => m.desired && m.state !== 'ready')
-      .map((m) => (m.detail ? { instance_id: m.id, state: m.state, detail: m.detail } : { instance_id: m.id, state: m.state }));
+      .map((m) =>
+        m.detail
+          ? { instance_id: m.id, state: m.state, detail: m.detail }
+          : { instance_id: m.id, state: m.state },
+      );
   }
 
   takenGpus(): Set<number> {
@@ -322,7 +344,11 @@ export class InstanceManager {
         }
       }),
     );
-    await Promise.all([...this.stopping].map((m) => m.op?.catch(() => undefined)));
+    await Promise.all(
+      [...this.stopping].map(async (m) => {
+        await m.op?.catch(() => undefined);
+      }),
+    );
   }
 
   private blank(id: string, deploymentId: string, model: string): Managed {
@@ -406,7 +432,8 @@ export class InstanceManager {
 
   private fail(m: Managed, detail: string, permanent = false): Managed {
     // Logged once per distinct reason, not on every retry.
-    if (m.state !== 'failed' || m.detail !== detail) this.opts.log.warn(`instance ${m.id}: ${detail}`);
+    if (m.state !== 'failed' || m.detail !== detail)
+      this.opts.log.warn(`instance ${m.id}: ${detail}`);
     m.state = 'failed';
     m.detail = detail;
     m.permanent = permanent;
@@ -506,7 +533,11 @@ export class InstanceManager {
     let last = '';
     if (runtime && handle) {
       const lines = await runtime.logs(handle, 5).catch(() => []);
-      last = lines.filter((l) => l.trim()).at(-1)?.trim() ?? '';
+      last =
+        lines
+          .filter((l) => l.trim())
+          .at(-1)
+          ?.trim() ?? '';
       await runtime.remove(handle).catch(() => undefined);
     }
     m.handle = undefined;
@@ -517,7 +548,9 @@ export class InstanceManager {
     m.failures += 1;
     m.nextStartAt = now + backoffDelay(m.failures, this.backoff);
     const code = status?.exitCode;
-    const why = status ? `engine exited${code === undefined ? '' : ` with code ${code}`}` : 'engine is gone';
+    const why = status
+      ? `engine exited${code === undefined ? '' : ` with code ${code}`}`
+      : 'engine is gone';
     const delay = Math.round(backoffDelay(m.failures, this.backoff) / 1000);
     this.fail(m, `${why}${last ? `: ${last}` : ''}; restarting in ${delay}s`);
     // An adopted engine keeps its GPUs; a managed one gets them again on restart.
@@ -563,7 +596,9 @@ export class InstanceManager {
         m.state = 'starting';
         m.progress = undefined;
         m.endpoint = localEndpoint(status.port ?? spec.port, spec.healthPath, spec.metricsPath);
-        this.opts.log.info(`instance ${m.id}: started (${runtime.kind} ${status.handle}, port ${spec.port})`);
+        this.opts.log.info(
+          `instance ${m.id}: started (${runtime.kind} ${status.handle}, port ${spec.port})`,
+        );
       } catch (err) {
         if (signal.aborted) return;
         m.gpuIndices = [];

@@ -64,7 +64,11 @@ const desired: DesiredInstance = {
   gpus: 0,
 };
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -140,7 +144,9 @@ describe('control loop', () => {
     expect((await fetch(`${daemon.url}/readyz`)).status).toBe(503);
     expect((await chat()).status).toBe(503);
     await writeFile(readyFile(), '');
-    const ready = await until('ready', () => (lastReport('inst-sim')?.state === 'ready' ? lastReport('inst-sim') : undefined));
+    const ready = await until('ready', () =>
+      lastReport('inst-sim')?.state === 'ready' ? lastReport('inst-sim') : undefined,
+    );
     expect(ready.restarts).toBe(0);
     expect(gateway.invalid).toEqual([]);
     const res = await chat();
@@ -164,7 +170,7 @@ describe('control loop', () => {
     const [restarted] = await runtime.list(NODE_ID);
     expect(Number(restarted?.handle)).not.toBe(pid);
     const res = await chat();
-    expect(((await res.json()) as { pid: number }).pid).toBe(Number(restarted?.handle));
+    expect((await res.json<{ pid: number }>()).pid).toBe(Number(restarted?.handle));
     const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
     expect(metrics).toMatch(/fleetgate_instance_restarts_total\{instance="inst-sim"[^}]*\} 1/);
   });
@@ -181,7 +187,12 @@ describe('control loop', () => {
     expect(logs.filter((l) => l.includes('still serving')).length).toBe(1);
 
     const previous = gateway;
-    gateway = await startFakeGateway({ jwks: signer.jwks, nodeId: NODE_ID, nodeSecret: 's3cret', port });
+    gateway = await startFakeGateway({
+      jwks: signer.jwks,
+      nodeId: NODE_ID,
+      nodeSecret: 's3cret',
+      port,
+    });
     gateway.desired = previous.desired;
     await until('heartbeats to resume', () => (gateway.heartbeats.length > 0 ? true : undefined));
     expect(seen).toBeGreaterThan(0);
@@ -201,7 +212,9 @@ describe('control loop', () => {
     });
     await until('the engine to exit', () => (alive(pid) ? undefined : true));
     const token = await signer.sign({ aud: NODE_ID, instance: 'inst-sim' });
-    const res = await fetch(`${daemon.url}/v1/models`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${daemon.url}/v1/models`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(404);
   });
 

@@ -116,9 +116,7 @@ export function mapEngineMetrics(samples: Sample[], previous?: PrefixCounters): 
     prefixCounters = { hits: combine(hits, 'sum'), queries: combine(queries, 'sum') };
     // A counter that went down means the engine restarted: use its totals alone.
     const base =
-      previous &&
-      previous.queries <= prefixCounters.queries &&
-      previous.hits <= prefixCounters.hits
+      previous && previous.queries <= prefixCounters.queries && previous.hits <= prefixCounters.hits
         ? previous
         : { hits: 0, queries: 0 };
     const dq = prefixCounters.queries - base.queries;

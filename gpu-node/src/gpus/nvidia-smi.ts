@@ -118,7 +118,10 @@ export function queryGpus(binary = nvidiaSmiBinary(), timeoutMs = 10_000): Promi
         const { gpus, skipped } = parseNvidiaSmiCsv(stdout);
         resolve(
           skipped.length
-            ? { gpus, error: `${binary}: could not read ${skipped.length} line(s): ${skipped[0] ?? ''}` }
+            ? {
+                gpus,
+                error: `${binary}: could not read ${skipped.length} line(s): ${skipped[0] ?? ''}`,
+              }
             : { gpus },
         );
       },

@@ -22,7 +22,18 @@ describe('sim recipe', () => {
     expect(spec.command.slice(0, 3)).toEqual([process.execPath, '--import', 'tsx']);
     expect(spec.command[3]).toMatch(/gpu-node\/src\/sim\/main\.ts$/);
     expect(spec.command.slice(4)).toEqual([
-      '--port', '41000', '--model', 'my-model', '--seed', '7', '--ttft-ms', '80', '--itl-ms', '25', '--max-tokens', '64',
+      '--port',
+      '41000',
+      '--model',
+      'my-model',
+      '--seed',
+      '7',
+      '--ttft-ms',
+      '80',
+      '--itl-ms',
+      '25',
+      '--max-tokens',
+      '64',
     ]);
     expect(spec).toMatchObject({ port: 41000, healthPath: '/health', metricsPath: '/metrics' });
   });
@@ -41,7 +52,12 @@ describe('sim recipe', () => {
 describe('external recipe', () => {
   it('points at the engine URL, with its key and model name', () => {
     const { options } = externalRecipe.parse(
-      { url: 'http://127.0.0.1:8000/v1/', api_key: 'k', served_model_name: 'llama', metrics_path: '/metrics' },
+      {
+        url: 'http://127.0.0.1:8000/v1/',
+        api_key: 'k',
+        served_model_name: 'llama',
+        metrics_path: '/metrics',
+      },
       0,
     );
     expect(runtimeKindFor(externalRecipe, options)).toBe('none');
@@ -52,12 +68,17 @@ describe('external recipe', () => {
       headers: { authorization: 'Bearer k' },
       servedModelName: 'llama',
     });
-    const ollama = externalRecipe.parse({ url: 'http://10.0.0.2:11434', health_path: '/api/version' }, 0);
+    const ollama = externalRecipe.parse(
+      { url: 'http://10.0.0.2:11434', health_path: '/api/version' },
+      0,
+    );
     expect(externalRecipe.upstream?.(ollama.options, ctx)).toEqual({
       baseUrl: 'http://10.0.0.2:11434',
       healthUrl: 'http://10.0.0.2:11434/api/version',
       headers: {},
     });
-    expect(() => externalRecipe.parse({ url: 'file:///etc/passwd' }, 0)).toThrow(RecipeOptionsError);
+    expect(() => externalRecipe.parse({ url: 'file:///etc/passwd' }, 0)).toThrow(
+      RecipeOptionsError,
+    );
   });
 });

@@ -55,7 +55,8 @@ export async function createRuntimes(
     return { process: processRuntime, docker: await loadDocker() };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    if (preference === 'docker') throw new Error(`docker runtime unavailable: ${why}`, { cause: err });
+    if (preference === 'docker')
+      throw new Error(`docker runtime unavailable: ${why}`, { cause: err });
     return { process: processRuntime, dockerUnavailable: why };
   }
 }

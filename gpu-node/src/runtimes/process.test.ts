@@ -101,7 +101,9 @@ process.exitCode = 3;`,
 console.log('up'); setInterval(() => {}, 1000);`,
     );
     const status = await runtime.start(spec([process.execPath, path]));
-    await until(async () => ((await runtime.logs(status.handle, 5)).includes('up') ? true : undefined));
+    await until(async () =>
+      (await runtime.logs(status.handle, 5)).includes('up') ? true : undefined,
+    );
     await runtime.stop(status.handle, 30);
     const st = await runtime.inspect(status.handle);
     expect(st?.state).toBe('exited');
@@ -132,14 +134,18 @@ console.log('grandchild ' + child.pid); setInterval(() => {}, 1000);`,
     expect(st?.state).toBe('exited');
     expect(st?.exitCode).toBe(128 + 9);
     expect(await runtime.logs(status.handle, 10)).toContain('ignoring SIGTERM');
-    await until(async () => (alive(grandchildPid) ? undefined : true), 5000);
+    await until(() => Promise.resolve(alive(grandchildPid) ? undefined : true), 5000);
     // Stopping again is harmless.
     await runtime.stop(status.handle, 1);
   });
 
   it('lists what it started for a node, and reports a command that does not exist', async () => {
     const path = await script('sleepy.mjs', `setInterval(() => {}, 1000);`);
-    const s = spec([process.execPath, path], { nodeId: 'node-list', port: 4321, labels: { a: 'b' } });
+    const s = spec([process.execPath, path], {
+      nodeId: 'node-list',
+      port: 4321,
+      labels: { a: 'b' },
+    });
     const status = await runtime.start(s);
     const listed = await runtime.list('node-list');
     expect(listed).toHaveLength(1);

@@ -73,7 +73,11 @@ export class ProcessRuntime implements Runtime {
     this.logLines = options.logLines ?? DEFAULT_LOG_LINES;
   }
 
-  async start(spec: EngineSpec, hooks: StartHooks = {}, signal?: AbortSignal): Promise<EngineStatus> {
+  async start(
+    spec: EngineSpec,
+    hooks: StartHooks = {},
+    signal?: AbortSignal,
+  ): Promise<EngineStatus> {
     signal?.throwIfAborted();
     const [command, ...args] = spec.command;
     if (!command) throw new ProcessRuntimeError(`instance ${spec.instanceId}: empty command`);

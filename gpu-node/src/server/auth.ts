@@ -1,7 +1,7 @@
 // Verifies the gateway's data-plane JWTs: ES256, signed by a key in the gateway's JWKS,
 // issued by the gateway, for this node (aud), unexpired and at most 60 s old. The key set
 // comes from registration and is refreshed by every heartbeat answer (key rotation).
-import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import {
   DATA_PLANE_JWT_MAX_TTL_S,
   DataPlaneClaimsSchema,
@@ -23,14 +23,14 @@ export class DataPlaneVerifier {
     jwks: Jwks,
   ) {
     this.jwksText = JSON.stringify(jwks);
-    this.keySet = createLocalJWKSet(jwks as JSONWebKeySet);
+    this.keySet = createLocalJWKSet(jwks);
   }
 
   // Returns whether the key set changed.
   setJwks(jwks: Jwks): boolean {
     const text = JSON.stringify(jwks);
     if (text === this.jwksText) return false;
-    this.keySet = createLocalJWKSet(jwks as JSONWebKeySet);
+    this.keySet = createLocalJWKSet(jwks);
     this.jwksText = text;
     return true;
   }
@@ -66,7 +66,10 @@ function unauthorized(message: string): HttpError {
 function reasonOf(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'expired';
   if (err instanceof errors.JWTClaimValidationFailed) return `claim '${err.claim}' ${err.reason}`;
-  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed) {
+  if (
+    err instanceof errors.JWKSNoMatchingKey ||
+    err instanceof errors.JWSSignatureVerificationFailed
+  ) {
     return 'not signed by the gateway';
   }
   if (err instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';

@@ -94,7 +94,12 @@ beforeAll(async () => {
       deployment_id: 'dep-1',
       model: 'm1',
       recipe: 'external',
-      options: { url: `${engineUrl}/v1`, api_key: 'engine-key', served_model_name: 'served-m1', metrics_path: '/metrics' },
+      options: {
+        url: `${engineUrl}/v1`,
+        api_key: 'engine-key',
+        served_model_name: 'served-m1',
+        metrics_path: '/metrics',
+      },
       gpus: 0,
     },
     {
@@ -118,7 +123,15 @@ beforeAll(async () => {
       ...manager.totals(),
       heartbeatFailuresTotal: 0,
       registered,
-      gpus: [{ index: 0, name: 'NVIDIA L4', memory_total_mib: 23034, memory_used_mib: 1024, utilization_pct: 50 }],
+      gpus: [
+        {
+          index: 0,
+          name: 'NVIDIA L4',
+          memory_total_mib: 23034,
+          memory_used_mib: 1024,
+          utilization_pct: 50,
+        },
+      ],
       instances: manager.describe(),
     }),
     log: quiet,
@@ -150,7 +163,7 @@ async function post(path: string, token: string | undefined, body = chatBody) {
 
 async function expectError(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
-  const body = (await res.json()) as { error: { message: string; type: string; code: string } };
+  const body = await res.json<{ error: { message: string; type: string; code: string } }>();
   expect(body.error.code).toBe(code);
   expect(typeof body.error.message).toBe('string');
   expect(body.error).toHaveProperty('param');
@@ -218,16 +231,29 @@ describe('data plane', () => {
 
   it('refuses requests without a valid token for this node', async () => {
     await expectError(await post('/v1/chat/completions', undefined), 401, 'invalid_node_token');
-    await expectError(await post('/v1/chat/completions', 'sk-a-client-key'), 401, 'invalid_node_token');
+    await expectError(
+      await post('/v1/chat/completions', 'sk-a-client-key'),
+      401,
+      'invalid_node_token',
+    );
 
     const otherNode = await signer.sign({ aud: 'node-B', instance: 'inst-1' });
-    const err = await expectError(await post('/v1/chat/completions', otherNode), 401, 'invalid_node_token');
+    const err = await expectError(
+      await post('/v1/chat/completions', otherNode),
+      401,
+      'invalid_node_token',
+    );
     expect(err.message).toMatch(/aud/);
 
-    const expired = await signer.sign({ aud: NODE_ID, instance: 'inst-1', iatOffsetS: -120, ttlS: 60 });
-    expect((await expectError(await post('/v1/models', expired), 401, 'invalid_node_token')).message).toMatch(
-      /expired/,
-    );
+    const expired = await signer.sign({
+      aud: NODE_ID,
+      instance: 'inst-1',
+      iatOffsetS: -120,
+      ttlS: 60,
+    });
+    expect(
+      (await expectError(await post('/v1/models', expired), 401, 'invalid_node_token')).message,
+    ).toMatch(/expired/);
 
     // Unexpired but issued too long ago (a token must be at most 60 s old).
     const old = await signer.sign({ aud: NODE_ID, instance: 'inst-1', iatOffsetS: -90, ttlS: 600 });
@@ -245,7 +271,11 @@ describe('data plane', () => {
     const missing = await signer.sign({ aud: NODE_ID, instance: 'inst-elsewhere' });
     await expectError(await post('/v1/chat/completions', missing), 404, 'instance_not_found');
     const down = await signer.sign({ aud: NODE_ID, instance: 'inst-down' });
-    const err = await expectError(await post('/v1/chat/completions', down), 503, 'instance_not_ready');
+    const err = await expectError(
+      await post('/v1/chat/completions', down),
+      503,
+      'instance_not_ready',
+    );
     expect(err.message).toMatch(/starting/);
   });
 
@@ -266,7 +296,10 @@ describe('health, metrics and logs', () => {
     registered = false;
     const notReady = await fetch(`${url}/readyz`);
     expect(notReady.status).toBe(503);
-    const body = (await notReady.json()) as { registered: boolean; not_ready: { instance_id: string }[] };
+    const body = await notReady.json<{
+      registered: boolean;
+      not_ready: { instance_id: string }[];
+    }>();
     expect(body.registered).toBe(false);
     expect(body.not_ready.map((i) => i.instance_id)).toEqual(['inst-down']);
     registered = true;
@@ -297,7 +330,9 @@ describe('health, metrics and logs', () => {
       'fleetgate_instance_state{instance="inst-1",deployment="dep-1",model="m1",state="failed"} 0',
     );
     expect(text).toMatch(/fleetgate_instance_restarts_total\{instance="inst-1"[^}]*\} 0/);
-    expect(text).toContain('fleetgate_gpu_memory_total_bytes{gpu="0",name="NVIDIA L4"} 24152899584');
+    expect(text).toContain(
+      'fleetgate_gpu_memory_total_bytes{gpu="0",name="NVIDIA L4"} 24152899584',
+    );
     expect(text).toContain('fleetgate_gpu_utilization_ratio{gpu="0",name="NVIDIA L4"} 0.5');
     expect(text).toMatch(/fleetgate_engine_requests_running\{instance="inst-1"[^}]*\} 2/);
     expect(text).toContain('fleetgate_node_queued 5');
@@ -319,6 +354,10 @@ describe('health, metrics and logs', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     await expectError(bad, 400, 'invalid_tail');
-    await expectError(await fetch(`${url}/fleetgate/v1/instances/inst-1/logs`), 401, 'invalid_node_token');
+    await expectError(
+      await fetch(`${url}/fleetgate/v1/instances/inst-1/logs`),
+      401,
+      'invalid_node_token',
+    );
   });
 });

@@ -49,7 +49,12 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    throw new HttpError(404, 'not_found_error', `no route for ${req.method ?? ''} ${path}`, 'not_found');
+    throw new HttpError(
+      404,
+      'not_found_error',
+      `no route for ${req.method ?? ''} ${path}`,
+      'not_found',
+    );
   }
   switch (path) {
     case '/healthz':
@@ -84,7 +89,11 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   throw new HttpError(404, 'not_found_error', `no route for GET ${path}`, 'not_found');
 }
 
-async function dataPlane(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function dataPlane(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const claims = await deps.verifier.verify(req.headers.authorization);
   const target = deps.manager.route(claims.instance);
   if (!target) {
@@ -117,18 +126,33 @@ async function engineLogs(
 ): Promise<void> {
   const claims = await deps.verifier.verify(req.headers.authorization);
   if (claims.instance !== instanceId) {
-    throw new HttpError(401, 'authentication_error', 'token is for another instance', 'invalid_node_token');
+    throw new HttpError(
+      401,
+      'authentication_error',
+      'token is for another instance',
+      'invalid_node_token',
+    );
   }
   let tail = DEFAULT_LOG_TAIL;
   if (tailParam !== null) {
     tail = Number(tailParam);
     if (!/^\d+$/.test(tailParam) || tail < 1 || tail > MAX_LOG_TAIL) {
-      throw new HttpError(400, 'invalid_request_error', `tail must be an integer from 1 to ${MAX_LOG_TAIL}`, 'invalid_tail');
+      throw new HttpError(
+        400,
+        'invalid_request_error',
+        `tail must be an integer from 1 to ${MAX_LOG_TAIL}`,
+        'invalid_tail',
+      );
     }
   }
   const lines = await deps.manager.logs(instanceId, tail);
   if (!lines) {
-    throw new HttpError(404, 'not_found_error', `instance '${instanceId}' does not run on this node`, 'instance_not_found');
+    throw new HttpError(
+      404,
+      'not_found_error',
+      `instance '${instanceId}' does not run on this node`,
+      'instance_not_found',
+    );
   }
   sendJson(res, 200, { object: 'list', data: lines });
 }

@@ -1,7 +1,11 @@
 // Forwards one data-plane request to a local engine and streams both directions without
 // buffering (SSE chunks reach the gateway as the engine writes them). When the client goes
 // away, the upstream request is destroyed so the engine stops generating.
-import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import http, {
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type ServerResponse,
+} from 'node:http';
 import https from 'node:https';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { Endpoint } from '../control/instances.ts';
@@ -158,7 +162,12 @@ export async function proxyRequest(
     if (res.destroyed) return;
     sendError(
       res,
-      new HttpError(502, 'server_error', `engine unreachable: ${err.message}`, 'engine_unreachable'),
+      new HttpError(
+        502,
+        'server_error',
+        `engine unreachable: ${err.message}`,
+        'engine_unreachable',
+      ),
     );
   });
 

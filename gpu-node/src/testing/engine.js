@@ -25,7 +25,8 @@ const server = http.createServer((req, res) => {
       res.end(`vllm:num_requests_running 0\nvllm:generation_tokens_total ${requests}\n`);
       return;
     }
-    if (req.url === '/v1/models') return json(200, { object: 'list', data: [{ id: values.model }] });
+    if (req.url === '/v1/models')
+      return json(200, { object: 'list', data: [{ id: values.model }] });
     if (req.url === '/v1/chat/completions') {
       requests += 1;
       return json(200, { object: 'chat.completion', model: values.model, pid: process.pid });
@@ -33,5 +34,7 @@ const server = http.createServer((req, res) => {
     json(404, { error: { message: 'not found' } });
   });
 });
-server.listen(Number(values.port), '127.0.0.1', () => console.log(`engine listening on ${values.port}`));
+server.listen(Number(values.port), '127.0.0.1', () =>
+  console.log(`engine listening on ${values.port}`),
+);
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

@@ -79,7 +79,9 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
         const parsed = RegisterRequestSchema.safeParse(body);
         if (!parsed.success) {
           state.invalid.push(`register: ${parsed.error.message}`);
-          send(res, 400, { error: { message: 'bad body', type: 'invalid_request_error', param: null, code: null } });
+          send(res, 400, {
+            error: { message: 'bad body', type: 'invalid_request_error', param: null, code: null },
+          });
           return;
         }
         state.registrations.push(parsed.data);
@@ -100,7 +102,9 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
         const parsed = HeartbeatRequestSchema.safeParse(body);
         if (!parsed.success) {
           state.invalid.push(`heartbeat: ${parsed.error.message}`);
-          send(res, 400, { error: { message: 'bad body', type: 'invalid_request_error', param: null, code: null } });
+          send(res, 400, {
+            error: { message: 'bad body', type: 'invalid_request_error', param: null, code: null },
+          });
           return;
         }
         state.heartbeats.push(parsed.data);
@@ -112,7 +116,9 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
         });
         return;
       }
-      send(res, 404, { error: { message: 'not found', type: 'not_found_error', param: null, code: null } });
+      send(res, 404, {
+        error: { message: 'not found', type: 'not_found_error', param: null, code: null },
+      });
     })();
   });
   await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));

@@ -91,7 +91,7 @@ describe('fleetgate-node register', () => {
     const code = await runRegister(args({ '--gateway': `http://127.0.0.1:${port}` }), io);
     expect(code).toBe(1);
     expect(io.text()).toMatch(
-      /^error: cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+\/node\/v1\/register: ECONNREFUSED$/,
+      /^error: cannot reach the gateway at http:\/\/127\.0\.0\.1:\d+\/node\/v1\/register: connection refused \(ECONNREFUSED\)$/,
     );
   });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DesiredInstance } from '../../../schema/contracts.ts';
 import { DATA_PLANE_JWT_ISSUER } from '../../../schema/contracts.ts';
-import type { NodeConfig } from '../config.ts';
+import { loadConfig, writeConfig, type NodeConfig } from '../config.ts';
 import { startDaemon, type Daemon } from '../daemon.ts';
 import { externalRecipe } from '../recipes/external.ts';
 import { parseOptionsForNode } from '../recipes/parse.ts';
@@ -118,8 +118,10 @@ beforeAll(async () => {
     runtime: 'process',
   };
   runtime = new ProcessRuntime();
+  await writeConfig(join(dir, 'node.json'), config);
   daemon = await startDaemon({
     config,
+    configPath: join(dir, 'node.json'),
     log,
     runtimes: { process: runtime },
     recipes: { sim: testRecipe, external: externalRecipe },
@@ -234,6 +236,24 @@ describe('control loop', () => {
     const readyz = await fetch(`${daemon.url}/readyz`);
     expect(readyz.status).toBe(503);
     gateway.desired = [];
+  });
+
+  it('takes rotated signing keys from heartbeat answers and saves them', async () => {
+    const next = await testSigner('rotated-key');
+    gateway.jwks = next.jwks;
+    const token = await next.sign({ aud: NODE_ID, instance: 'none' });
+    await until('the new key to be accepted', async () => {
+      const res = await fetch(`${daemon.url}/v1/models`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      // 404: the token was accepted, and names no instance here.
+      return res.status === 404 ? true : undefined;
+    });
+    await until('the config file to hold the new key', async () => {
+      const saved = await loadConfig(join(dir, 'node.json'), {});
+      return saved.jwks.keys[0]?.kid === 'rotated-key' ? true : undefined;
+    });
+    signer = next;
   });
 
   it('stops the engines it runs as processes when it shuts down', async () => {

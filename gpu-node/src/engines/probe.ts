@@ -5,13 +5,29 @@ import { parsePrometheusText } from './prometheus.ts';
 
 export type HealthResult = { ok: true } | { ok: false; reason: string };
 
+const NETWORK_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host not found (DNS lookup failed)',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  UND_ERR_SOCKET: 'connection closed',
+};
+
+// One short reason for a failed fetch, e.g. "connection refused (ECONNREFUSED)".
 export function describeFetchError(err: unknown): string {
   if (err instanceof Error) {
     if (err.name === 'TimeoutError' || err.name === 'AbortError') return 'timed out';
     const cause = (err as { cause?: unknown }).cause;
     if (cause && typeof cause === 'object') {
       const code = (cause as { code?: unknown }).code;
-      if (typeof code === 'string') return code;
+      if (typeof code === 'string') {
+        const text = NETWORK_ERRORS[code];
+        return text ? `${text} (${code})` : code;
+      }
       if (cause instanceof Error) return cause.message;
     }
     return err.message;

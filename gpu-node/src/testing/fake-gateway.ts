@@ -18,6 +18,8 @@ export interface FakeGateway {
   url: string;
   port: number;
   desired: DesiredInstance[];
+  // The key set sent with every heartbeat answer (change it to rotate keys).
+  jwks: Jwks;
   heartbeats: z.infer<typeof HeartbeatRequestSchema>[];
   registrations: RegisterRequest[];
   // Contract violations seen in requests (should stay empty).
@@ -63,6 +65,7 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
   const nodeSecret = opts.nodeSecret ?? 'fgn-secret-for-tests';
   const state: Omit<FakeGateway, 'url' | 'port' | 'close'> = {
     desired: [],
+    jwks: opts.jwks,
     heartbeats: [],
     registrations: [],
     invalid: [],
@@ -112,7 +115,7 @@ export async function startFakeGateway(opts: FakeGatewayOptions): Promise<FakeGa
           node_id: nodeId,
           desired: state.desired,
           heartbeat_interval_s: opts.heartbeatIntervalS ?? 0.2,
-          jwks: opts.jwks,
+          jwks: state.jwks,
         });
         return;
       }

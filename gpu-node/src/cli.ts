@@ -50,8 +50,13 @@ async function runDaemon(argv: string[]): Promise<number> {
   }
 
   const running = daemon;
+  // Whatever ends this process, engine processes must not outlive it (a crash included).
+  process.on('exit', () => running.killEnginesSync());
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
       log.info(
         `${signal}: stopping (engines run as processes are stopped; containers keep running)`,
       );
@@ -60,8 +65,9 @@ async function runDaemon(argv: string[]): Promise<number> {
         resolve();
       });
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    // A second signal while stopping (Ctrl-C, then the supervisor's SIGTERM) changes nothing.
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
   return 0;
 }

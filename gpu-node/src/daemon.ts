@@ -35,6 +35,8 @@ export interface Daemon {
   manager: InstanceManager;
   loop: ControlLoop;
   close(): Promise<void>;
+  // SIGKILL to every engine process, synchronously (for process.on('exit')).
+  killEnginesSync(): void;
 }
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
@@ -145,7 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     })();
     return closing;
   };
-  return { url, manager, loop, close };
+  return { url, manager, loop, close, killEnginesSync: () => runtimes.process.killAllSync() };
 }
 
 const invokedDirectly =

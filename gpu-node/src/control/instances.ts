@@ -636,6 +636,9 @@ export class InstanceManager {
       }
     } else if (m.state === 'failed') {
       m.detail = `health check ${endpoint.healthUrl} failing: ${health.reason}`;
+    } else if (!m.runtime) {
+      // Nothing is starting an external engine: if it does not answer, it is down.
+      this.fail(m, `health check ${endpoint.healthUrl} failing: ${health.reason}`);
     } else {
       m.detail = `waiting for ${endpoint.healthUrl}: ${health.reason}`;
     }

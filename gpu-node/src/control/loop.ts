@@ -11,6 +11,7 @@ import type { InstanceManager, Logger } from './instances.ts';
 // A node counts as registered while its last good heartbeat is this many intervals old.
 const REGISTERED_FOR_INTERVALS = 3;
 const MAX_RETRY_MS = 30_000;
+const GPU_QUERY_BUDGET_MS = 1000;
 
 export interface ControlLoopOptions {
   gatewayUrl: string;
@@ -32,6 +33,7 @@ export class ControlLoop {
   private lastSuccessAt: number | undefined;
   private gpuError: string | undefined;
   private current: Promise<void> | undefined;
+  private refreshing: Promise<void> | undefined;
   gpus: GpuInfo[] = [];
   failuresTotal = 0;
 
@@ -60,7 +62,15 @@ export class ControlLoop {
     );
   }
 
-  async refreshGpus(): Promise<void> {
+  // One nvidia-smi run at a time; a slow one must not delay heartbeats (see beat()).
+  refreshGpus(): Promise<void> {
+    this.refreshing ??= this.queryGpus().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async queryGpus(): Promise<void> {
     const result = await this.opts.queryGpus();
     if (result.error && result.error !== this.gpuError) this.opts.log.warn(result.error);
     this.gpuError = result.error;
@@ -79,7 +89,15 @@ export class ControlLoop {
   }
 
   private async beat(): Promise<void> {
-    await this.refreshGpus();
+    // Fresh GPU figures when nvidia-smi answers quickly, the last ones otherwise.
+    let budget: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.refreshGpus(),
+      new Promise<void>((resolve) => {
+        budget = setTimeout(resolve, GPU_QUERY_BUDGET_MS);
+      }),
+    ]);
+    clearTimeout(budget);
     const { manager } = this.opts;
     const totals = manager.totals();
     const body: HeartbeatRequest = {

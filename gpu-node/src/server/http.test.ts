@@ -276,7 +276,9 @@ describe('data plane', () => {
       503,
       'instance_not_ready',
     );
-    expect(err.message).toMatch(/starting/);
+    expect(err.message).toMatch(
+      /inst-down' is failed: health check http:\/\/127\.0\.0\.1:9\/health failing/,
+    );
   });
 
   it('accepts tokens from a rotated key set once it is updated', async () => {

@@ -51,6 +51,9 @@ export async function startSim(port: number, s: SimSettings): Promise<Sim> {
       String(s.seed),
       '--jitter',
       '0',
+      // A fixed time to first token, whatever the prompt's length.
+      '--prefill-ms-per-token',
+      '0',
     ],
     ready: /listening on http:\/\//,
   });

@@ -676,6 +676,11 @@ export class InstanceManager {
     m.lastScrapeAt = now;
     const result = await scrapeMetrics(endpoint.metricsUrl, m.prefixCounters, endpoint.headers);
     if (!result) return;
+    // No prefix-cache lookups since the last scrape: the last rate still describes the cache.
+    const lastRate = m.metrics?.prefix_cache_hit_rate;
+    if (result.prefixCounters && result.metrics.prefix_cache_hit_rate === undefined) {
+      if (lastRate !== undefined) result.metrics.prefix_cache_hit_rate = lastRate;
+    }
     m.metrics = result.metrics;
     m.prefixCounters = result.prefixCounters;
     if (!result.recognized && !m.warnedUnknownMetrics) {

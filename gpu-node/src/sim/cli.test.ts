@@ -56,6 +56,8 @@ describe('parseCli', () => {
         startupDelayMs: 100,
       },
     });
+    const vllmStyle = parseCli(['--model', 'm', '--served-model-name', 'x', 'y', '--seed', '1']);
+    expect(vllmStyle.help === false && vllmStyle.options.servedModelNames).toEqual(['x', 'y']);
     const defaults = parseCli(['--model', 'm']);
     expect(defaults.help === false && defaults.options.port).toBe(8000);
   });
@@ -82,6 +84,7 @@ describe('parseCli', () => {
     bad(['--model', 'm', '--max-num-seqs', '1.5'], /--max-num-seqs/);
     bad(['--model', 'm', '--port', '70000'], /--port/);
     bad(['--model', 'm', '--speed', '3'], /speed/);
+    bad(['--model', 'm', 'stray'], /unexpected argument 'stray'/);
   });
 });
 

@@ -53,19 +53,35 @@ export type CliResult = { help: true } | { help: false; options: SimOptions };
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult {
   const stringFlags = ['model', 'host', 'port', ...Object.values(FLAG_OF)];
   let values: Record<string, string | string[] | boolean | undefined>;
+  const served: string[] = [];
   try {
-    ({ values } = parseArgs({
+    const parsed = parseArgs({
       args: argv,
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
+      tokens: true,
       options: {
         ...Object.fromEntries(stringFlags.map((f) => [f, { type: 'string' as const }])),
         'served-model-name': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    });
+    values = parsed.values;
+    // vLLM takes several names after one flag (--served-model-name a b); a bare word is
+    // accepted only there.
+    let inServed = false;
+    for (const token of parsed.tokens) {
+      if (token.kind === 'option') {
+        inServed = token.name === 'served-model-name';
+        if (inServed && token.value !== undefined) served.push(token.value);
+      } else if (token.kind === 'positional' && inServed) {
+        served.push(token.value);
+      } else if (token.kind === 'positional') {
+        throw new CliError(`unexpected argument '${token.value}'`);
+      }
+    }
   } catch (err) {
-    throw new CliError((err as Error).message);
+    throw err instanceof CliError ? err : new CliError((err as Error).message);
   }
   if (values.help === true) return { help: true };
 
@@ -90,8 +106,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
       throw new CliError(`${port[1]} must be a port number from 0 to 65535`);
     opts.port = n;
   }
-  const served = values['served-model-name'];
-  if (Array.isArray(served)) opts.servedModelNames = served;
+  if (served.length > 0) opts.servedModelNames = served;
   else if (env.FLEETGATE_SIM_SERVED_MODEL_NAME) {
     opts.servedModelNames = env.FLEETGATE_SIM_SERVED_MODEL_NAME.split(',').filter(Boolean);
   }

@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
+      // The gateway's Cloudflare host inside workerd (local D1); see that file.
+      'test/worker/vitest.config.mts',
       {
         test: {
           name: 'node',

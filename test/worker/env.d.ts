@@ -2,6 +2,7 @@
 // secrets set in vitest.config.mts) plus the test-only ones.
 /// <reference types="@cloudflare/vitest-pool-workers/types" />
 import type { D1Migration } from 'cloudflare:test';
+import type * as WorkerModule from '../../gateway/src/worker.ts';
 import type { Env as WorkerEnv } from '../../gateway/src/worker.ts';
 
 declare global {
@@ -14,7 +15,7 @@ declare global {
       UPSTREAM_URL: string;
     }
     interface GlobalProps {
-      mainModule: typeof import('../../gateway/src/worker.ts');
+      mainModule: typeof WorkerModule;
     }
   }
 }

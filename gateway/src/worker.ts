@@ -1,0 +1,141 @@
+// The Cloudflare host of the gateway: turns the Worker's bindings and secrets into the
+// app's dependencies (DESIGN.md, "The two hosts") and hands every request to the same
+// Hono app the Node host runs. Nothing else lives here: the app itself is host-agnostic.
+import { drizzle } from 'drizzle-orm/d1';
+import type { Hono } from 'hono';
+import type { JWK } from 'jose';
+import * as schema from '../../schema/db.ts';
+import { createApp } from './app.ts';
+import { parseConfig } from './config.ts';
+import { ApiError } from './errors.ts';
+import { directTransport } from './proxy/transport.ts';
+import { createSigner } from './signing/signer.ts';
+import type { Db } from './store/db.ts';
+import type { AppEnv } from './types.ts';
+import { createDirectUsageSink } from './usage/sink.ts';
+
+// Bindings and variables from wrangler.toml ([vars], [[d1_databases]]) and secrets.
+export interface Env {
+  // The D1 database; unused when FLEETGATE_LIBSQL_URL is set.
+  DB?: D1Database;
+  FLEETGATE_ADMIN_TOKEN?: string;
+  // The gateway's ES256 private key as a JSON JWK (a secret).
+  FLEETGATE_SIGNING_JWK?: string;
+  // libSQL over HTTP (Turso, sqld) instead of D1.
+  FLEETGATE_LIBSQL_URL?: string;
+  FLEETGATE_LIBSQL_AUTH_TOKEN?: string;
+  FLEETGATE_MAX_BODY_BYTES?: string;
+  FLEETGATE_HEARTBEAT_INTERVAL_S?: string;
+  FLEETGATE_CACHE_TTL_MS?: string;
+  FLEETGATE_NODE_JWT_TTL_S?: string;
+}
+
+// A setting the operator has to fix; its message names the variable and never its value.
+class HostConfigError extends Error {
+  override readonly name = 'HostConfigError';
+}
+
+async function openDb(env: Env): Promise<Db> {
+  if (env.FLEETGATE_LIBSQL_URL) {
+    // Loaded only when used, so a D1 deployment never evaluates the libSQL client.
+    const { drizzle: drizzleLibsql } = await import('drizzle-orm/libsql/web');
+    return drizzleLibsql({
+      connection: { url: env.FLEETGATE_LIBSQL_URL, authToken: env.FLEETGATE_LIBSQL_AUTH_TOKEN },
+      schema,
+    });
+  }
+  if (!env.DB) {
+    throw new HostConfigError(
+      'no database: bind a D1 database as DB in wrangler.toml, or set FLEETGATE_LIBSQL_URL',
+    );
+  }
+  return drizzle(env.DB, { schema });
+}
+
+function parseSigningJwk(raw: string | undefined): JWK {
+  if (!raw) {
+    throw new HostConfigError(
+      'FLEETGATE_SIGNING_JWK is not set: put the gateway signing key (a private ES256 JWK) ' +
+        'with `wrangler secret put FLEETGATE_SIGNING_JWK`, or into .dev.vars for wrangler dev',
+    );
+  }
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(raw);
+  } catch {
+    throw new HostConfigError('FLEETGATE_SIGNING_JWK is not valid JSON');
+  }
+  if (typeof jwk !== 'object' || jwk === null || !('d' in jwk)) {
+    throw new HostConfigError('FLEETGATE_SIGNING_JWK must be a private JWK (with a "d" member)');
+  }
+  return jwk as JWK;
+}
+
+async function build(env: Env): Promise<Hono<AppEnv>> {
+  let config;
+  try {
+    // Vars and secrets are the string-valued entries; bindings (DB) are objects.
+    const vars = Object.fromEntries(
+      Object.entries(env).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string',
+      ),
+    );
+    config = parseConfig(vars);
+  } catch (err) {
+    throw new HostConfigError(err instanceof Error ? err.message : String(err), { cause: err });
+  }
+  const jwk = parseSigningJwk(env.FLEETGATE_SIGNING_JWK);
+  let signer;
+  try {
+    signer = await createSigner(jwk, config.nodeJwtTtlS);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new HostConfigError(`FLEETGATE_SIGNING_JWK is not usable: ${reason}`, { cause: err });
+  }
+  const db = await openDb(env);
+  return createApp({
+    db,
+    config,
+    signer,
+    usage: createDirectUsageSink(db),
+    transport: directTransport,
+  });
+}
+
+// One app per isolate (and per env object, which stays the same across an isolate's
+// requests), so the app's in-memory caches outlive single requests.
+const apps = new WeakMap<Env, Promise<Hono<AppEnv>>>();
+
+function appFor(env: Env): Promise<Hono<AppEnv>> {
+  let app = apps.get(env);
+  if (!app) {
+    app = build(env);
+    // A failed start is not kept: the next request tries again (and reports again).
+    void app.catch(() => apps.delete(env));
+    apps.set(env, app);
+  }
+  return app;
+}
+
+function startupError(err: unknown): Response {
+  const message =
+    err instanceof HostConfigError
+      ? `gateway misconfigured: ${err.message}`
+      : 'gateway failed to start; see the Worker logs';
+  console.error('fleetgate worker start failed:', err instanceof Error ? err.message : err);
+  const body = new ApiError(500, 'server_error', message, 'gateway_misconfigured').body();
+  return Response.json(body, { status: 500 });
+}
+
+export default {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    let app: Hono<AppEnv>;
+    try {
+      app = await appFor(env);
+    } catch (err) {
+      return startupError(err);
+    }
+    // Passing ctx gives the app c.executionCtx, so usage writes run in waitUntil.
+    return app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<Env>;

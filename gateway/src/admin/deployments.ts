@@ -1,0 +1,210 @@
+// /admin/v1/deployments: a model name served by an engine recipe with its options, a
+// placement (a pinned node or any node with room) and a replica count. Every change is
+// placed at once (nodes/reconcile.ts); nodes learn it from their next heartbeat.
+import { asc, eq } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import {
+  DeploymentPlacementSchema,
+  RecipeNameSchema,
+  type DeploymentPlacement,
+  type RecipeName,
+} from '../../../schema/contracts.ts';
+import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
+import { parseRecipeOptions } from '../../../schema/recipes.ts';
+import { badRequest, notFound } from '../errors.ts';
+import { newId } from '../lib/ids.ts';
+import { readJson, zodIssueToError } from '../lib/json-body.ts';
+import { toUnixSeconds } from '../lib/time.ts';
+import { instancesBy, type InstanceView } from '../store/instances.ts';
+import type { AppDeps, AppEnv } from '../types.ts';
+import type { AdminContext } from './context.ts';
+import { deploymentLogsApp } from './logs.ts';
+import { replan } from './replan.ts';
+
+export const MAX_REPLICAS = 64;
+
+// What clients send as `model`: printable, no whitespace (e.g. org/Model-7B, llama3.2:1b).
+const ModelNameSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\s\p{Cc}]+$/u, 'printable characters without whitespace');
+
+const fields = {
+  model: ModelNameSchema,
+  recipe: RecipeNameSchema,
+  options: z.record(z.string(), z.unknown()).nullish(),
+  // Checked with DeploymentPlacementSchema below, so its errors name the field.
+  placement: z.unknown().optional(),
+  replicas: z.number().int().min(0).max(MAX_REPLICAS),
+};
+
+const CreateDeploymentSchema = z
+  .object({ ...fields, replicas: fields.replicas.optional() })
+  .strict();
+
+const PatchDeploymentSchema = z
+  .object({
+    model: fields.model.optional(),
+    recipe: fields.recipe.optional(),
+    options: fields.options,
+    placement: fields.placement,
+    replicas: fields.replicas.optional(),
+  })
+  .strict();
+
+type DeploymentRow = typeof deployments.$inferSelect;
+
+function deploymentView(row: DeploymentRow, instances: InstanceView[]) {
+  const parsed = parseRecipeOptions(row.recipe, row.options);
+  return {
+    id: row.id,
+    object: 'deployment' as const,
+    model: row.model,
+    recipe: row.recipe,
+    options: row.options,
+    placement: row.placement,
+    replicas: row.replicas,
+    gpus_per_replica: parsed.ok ? parsed.gpus : null,
+    created_at: toUnixSeconds(row.createdAt),
+    updated_at: toUnixSeconds(row.updatedAt),
+    instances,
+  };
+}
+
+export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  const { db } = deps;
+
+  async function find(id: string): Promise<DeploymentRow> {
+    const [row] = await db.select().from(deployments).where(eq(deployments.id, id)).limit(1);
+    if (!row) throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
+    return row;
+  }
+
+  async function show(id: string) {
+    const [row, instances] = await Promise.all([find(id), instancesBy(db, 'deployment', id)]);
+    return deploymentView(row, instances.get(id) ?? []);
+  }
+
+  // Recipe options and placement, checked together: a pinned node must exist and have
+  // the GPUs the recipe asks for.
+  async function validate(recipe: RecipeName, rawOptions: unknown, rawPlacement: unknown) {
+    const options = parseRecipeOptions(recipe, rawOptions ?? {});
+    if (!options.ok) throw badRequest(options.message, options.param, 'invalid_recipe_option');
+    const placement = DeploymentPlacementSchema.safeParse(rawPlacement ?? {});
+    if (!placement.success) throw zodIssueToError(placement.error, 'placement.');
+    const nodeId = placement.data.node_id;
+    if (nodeId !== undefined) {
+      const [node] = await db
+        .select({ gpus: nodes.gpus })
+        .from(nodes)
+        .where(eq(nodes.id, nodeId))
+        .limit(1);
+      if (!node) {
+        throw badRequest(`no node with id '${nodeId}'`, 'placement.node_id', 'node_not_found');
+      }
+      if (node.gpus.length < options.gpus) {
+        throw badRequest(
+          `node '${nodeId}' has ${node.gpus.length} GPU(s); this deployment needs ${options.gpus} per replica`,
+          'placement.node_id',
+          'insufficient_gpus',
+        );
+      }
+    }
+    return { options: options.options, placement: placement.data satisfies DeploymentPlacement };
+  }
+
+  app.post('/', async (c) => {
+    const body = await readJson(c, CreateDeploymentSchema);
+    const { options, placement } = await validate(body.recipe, body.options, body.placement);
+    const id = newId('dep');
+    const at = now();
+    await db.insert(deployments).values({
+      id,
+      model: body.model,
+      recipe: body.recipe,
+      options,
+      placement,
+      replicas: body.replicas ?? 1,
+      createdAt: at,
+      updatedAt: at,
+    });
+    await replan(ctx);
+    return c.json(await show(id), 201);
+  });
+
+  app.get('/', async (c) => {
+    const [rows, instances] = await Promise.all([
+      db.select().from(deployments).orderBy(asc(deployments.createdAt), asc(deployments.id)),
+      instancesBy(db, 'deployment'),
+    ]);
+    return c.json({
+      object: 'list',
+      data: rows.map((r) => deploymentView(r, instances.get(r.id) ?? [])),
+    });
+  });
+
+  app.get('/:id', async (c) => c.json(await show(c.req.param('id'))));
+
+  app.patch('/:id', async (c) => {
+    const id = c.req.param('id');
+    const body = await readJson(c, PatchDeploymentSchema);
+    const current = await find(id);
+    const recipe = body.recipe ?? current.recipe;
+    const { options, placement } = await validate(
+      recipe,
+      body.options === undefined ? current.options : body.options,
+      body.placement === undefined ? current.placement : body.placement,
+    );
+    const model = body.model ?? current.model;
+    // A changed engine spec gets fresh instances (new ids): nodes stop the old engines and
+    // start new ones, and no request is routed to an engine still running the old spec.
+    const specChanged =
+      model !== current.model ||
+      recipe !== current.recipe ||
+      JSON.stringify(options) !== JSON.stringify(current.options);
+    const update = db
+      .update(deployments)
+      .set({
+        model,
+        recipe,
+        options,
+        placement,
+        replicas: body.replicas ?? current.replicas,
+        updatedAt: now(),
+      })
+      .where(eq(deployments.id, id))
+      .returning({ id: deployments.id });
+    const [updated] = specChanged
+      ? (
+          await db.batch([
+            update,
+            db.delete(deploymentInstances).where(eq(deploymentInstances.deploymentId, id)),
+          ])
+        )[0]
+      : await update;
+    if (!updated) throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
+    await replan(ctx);
+    return c.json(await show(id));
+  });
+
+  app.delete('/:id', async (c) => {
+    const id = c.req.param('id');
+    const [, removed] = await db.batch([
+      db.delete(deploymentInstances).where(eq(deploymentInstances.deploymentId, id)),
+      db.delete(deployments).where(eq(deployments.id, id)).returning({ id: deployments.id }),
+    ]);
+    if (removed.length === 0) {
+      throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
+    }
+    await replan(ctx);
+    return c.json({ id, object: 'deployment' as const, deleted: true });
+  });
+
+  app.route('/', deploymentLogsApp(deps));
+
+  return app;
+}

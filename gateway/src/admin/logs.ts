@@ -1,0 +1,135 @@
+// GET /admin/v1/deployments/{id}/logs?tail=N&replica=K: the engine's last lines, read from
+// the node that runs that replica (GET /fleetgate/v1/instances/{id}/logs on its data-plane
+// address, with a JWT for that node and instance, like any forwarded request).
+import { and, asc, eq } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
+import { ApiError, badGateway, notFound, unavailable } from '../errors.ts';
+import { zodIssueToError } from '../lib/json-body.ts';
+import { isOnline } from '../nodes/scheduler.ts';
+import type { AppDeps, AppEnv } from '../types.ts';
+
+export const DEFAULT_LOG_TAIL = 100;
+export const MAX_LOG_TAIL = 10_000;
+const NODE_TIMEOUT_MS = 10_000;
+const MAX_LOG_BYTES = 8 * 1024 * 1024;
+
+const QuerySchema = z.object({
+  tail: z.coerce.number().int().min(1).max(MAX_LOG_TAIL).default(DEFAULT_LOG_TAIL),
+  replica: z.coerce.number().int().min(0).optional(),
+});
+
+const NodeLogsSchema = z.object({ object: z.literal('list'), data: z.array(z.string()) });
+
+function nodeErrorMessage(body: unknown): string | undefined {
+  const parsed = z.object({ error: z.object({ message: z.string() }) }).safeParse(body);
+  return parsed.success ? parsed.data.error.message : undefined;
+}
+
+export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+
+  app.get('/:id/logs', async (c) => {
+    const id = c.req.param('id');
+    const query = QuerySchema.safeParse(c.req.query());
+    if (!query.success) throw zodIssueToError(query.error);
+    const { tail, replica } = query.data;
+
+    const rows = await deps.db
+      .select({
+        instanceId: deploymentInstances.id,
+        replica: deploymentInstances.replica,
+        model: deployments.model,
+        nodeId: nodes.id,
+        advertiseUrl: nodes.advertiseUrl,
+        gpus: nodes.gpus,
+        lastHeartbeatAt: nodes.lastHeartbeatAt,
+      })
+      .from(deployments)
+      .leftJoin(deploymentInstances, eq(deploymentInstances.deploymentId, deployments.id))
+      .leftJoin(nodes, eq(nodes.id, deploymentInstances.nodeId))
+      .where(
+        replica === undefined
+          ? eq(deployments.id, id)
+          : and(eq(deployments.id, id), eq(deploymentInstances.replica, replica)),
+      )
+      .orderBy(asc(deploymentInstances.replica))
+      .limit(1);
+    const [row] = rows;
+    if (!row) {
+      if (replica === undefined) {
+        throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
+      }
+      throw notFound(
+        `deployment '${id}' has no replica ${replica} placed on a node (or does not exist)`,
+        'instance_not_found',
+        'replica',
+      );
+    }
+    const { instanceId, nodeId, advertiseUrl } = row;
+    if (instanceId === null || nodeId === null || advertiseUrl === null) {
+      throw unavailable(`deployment '${id}' has no instance placed on a node yet`, 'no_instance');
+    }
+    const node = { id: nodeId, gpuCount: 0, lastHeartbeatAt: row.lastHeartbeatAt };
+    if (!isOnline(node, now(), deps.config.heartbeatIntervalS)) {
+      throw unavailable(`node '${nodeId}' is offline; its logs cannot be read`, 'node_offline');
+    }
+
+    const jwt = await deps.signer.sign({
+      aud: nodeId,
+      jti: c.var.requestId,
+      instance: instanceId,
+      model: row.model,
+    });
+    let res: Response;
+    try {
+      res = await deps.transport.fetch(
+        { id: nodeId, advertiseUrl },
+        `/fleetgate/v1/instances/${encodeURIComponent(instanceId)}/logs?tail=${tail}`,
+        {
+          method: 'GET',
+          headers: { authorization: `Bearer ${jwt}`, 'x-request-id': c.var.requestId },
+          signal: AbortSignal.timeout(NODE_TIMEOUT_MS),
+        },
+      );
+    } catch (err) {
+      throw unavailable(
+        `node '${nodeId}' is unreachable: ${err instanceof Error ? err.message : String(err)}`,
+        'node_unreachable',
+      );
+    }
+    const text = await res.text();
+    if (text.length > MAX_LOG_BYTES) throw badGateway(`node '${nodeId}' sent too large an answer`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!res.ok) {
+      const why = nodeErrorMessage(body) ?? `HTTP ${res.status}`;
+      if (res.status === 404) {
+        throw new ApiError(
+          404,
+          'not_found_error',
+          `node '${nodeId}' does not run instance '${instanceId}' (yet): ${why}`,
+          'instance_not_found',
+        );
+      }
+      throw badGateway(`node '${nodeId}' refused the log request: ${why}`);
+    }
+    const logs = NodeLogsSchema.safeParse(body);
+    if (!logs.success) throw badGateway(`node '${nodeId}' sent an unexpected log answer`);
+    return c.json({
+      object: 'list' as const,
+      deployment_id: id,
+      instance_id: instanceId,
+      node_id: nodeId,
+      data: logs.data.data,
+    });
+  });
+
+  return app;
+}

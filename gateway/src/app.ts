@@ -1,0 +1,114 @@
+// createApp(deps): the whole gateway as one Hono app on Web-standard APIs, run unchanged
+// by the Node host (node.ts) and the Cloudflare host (worker.ts).
+//
+//   GET  /healthz     public; 200 when the database answers
+//   /admin/v1/*       admin API (FLEETGATE_ADMIN_TOKEN)
+//   /node/v1/*        node control plane (registration token, then node secret)
+//   /v1/*             OpenAI API (API keys)
+//
+// Every response carries x-request-id; every error has OpenAI's shape.
+import { sql } from 'drizzle-orm';
+import { Hono } from 'hono';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { z } from 'zod';
+import { adminApp } from './admin/index.ts';
+import { apiKeyAuth, createApiKeyCache } from './auth/api-key.ts';
+import { ApiError, notFound, unavailable, type ErrorType } from './errors.ts';
+import { zodIssueToError } from './lib/json-body.ts';
+import { bodyLimit } from './middleware/body-limit.ts';
+import { requestId } from './middleware/request-id.ts';
+import { nodeApiApp } from './nodes/index.ts';
+import { createReconciler } from './nodes/reconcile.ts';
+import { openaiApp } from './openai/index.ts';
+import type { AppDeps, AppEnv } from './types.ts';
+
+const HEALTH_TIMEOUT_MS = 5000;
+
+// The error type OpenAI's SDKs expect for a status that Hono raised itself.
+function typeForStatus(status: number): ErrorType {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 409) return 'conflict_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status === 503) return 'service_unavailable';
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+function toApiError(err: unknown, c: Context<AppEnv>): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof z.ZodError) return zodIssueToError(err);
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    return new ApiError(
+      status,
+      typeForStatus(status),
+      err.message || `HTTP ${status}`,
+      `http_${status}`,
+    );
+  }
+  // Anything else is a bug or an outage: logged with the request id, never shown.
+  console.error(
+    `request ${c.var.requestId ?? '-'} ${c.req.method} ${c.req.path} failed:`,
+    err instanceof Error ? (err.stack ?? err.message) : err,
+  );
+  return new ApiError(
+    500,
+    'server_error',
+    `the gateway failed to handle this request; quote request id ${c.var.requestId ?? 'unknown'} when reporting it`,
+    'internal_error',
+  );
+}
+
+function errorResponse(c: Context<AppEnv>, error: ApiError): Response {
+  for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
+  return c.json(error.body(), error.status);
+}
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  const keyCache = createApiKeyCache(deps);
+  const reconciler = createReconciler(deps.db, {
+    heartbeatIntervalS: deps.config.heartbeatIntervalS,
+    now,
+  });
+
+  app.use('*', requestId());
+  app.use('*', bodyLimit({ maxBytes: deps.config.maxBodyBytes }));
+
+  app.get('/healthz', async (c) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        deps.db.run(sql`select 1`),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), HEALTH_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      console.error(
+        'health check: database unreachable:',
+        err instanceof Error ? err.message : err,
+      );
+      throw unavailable('the gateway cannot reach its database', 'database_unreachable');
+    } finally {
+      clearTimeout(timer);
+    }
+    return c.json({ status: 'ok' });
+  });
+
+  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler }));
+  app.route('/node/v1', nodeApiApp(deps, reconciler));
+  app.use('/v1/*', apiKeyAuth(deps, { cache: keyCache }));
+  app.route('/v1', openaiApp(deps));
+
+  app.notFound((c) => {
+    const error = notFound(`no route for ${c.req.method} ${c.req.path}`, 'unknown_url');
+    return errorResponse(c, error);
+  });
+  app.onError((err, c) => errorResponse(c, toApiError(err, c)));
+
+  return app;
+}

@@ -1,0 +1,82 @@
+// A small in-memory cache of API-key lookups by secret hash, so a busy key costs one
+// database read per TTL instead of one per request. Unknown hashes are cached too, for a
+// shorter time, so a client stuck on a wrong key does not hammer the database. The cache
+// is bounded (oldest entries go first) and concurrent misses for one hash share a lookup.
+// Its TTL bounds how long a revoked or disabled key still works on a host that did not
+// make the change; the host that did clears it at once.
+import type { StoredKey } from '../store/api-keys.ts';
+
+export const MAX_CACHED_KEYS = 10_000;
+// Unknown keys are remembered at most this long.
+const MAX_NEGATIVE_TTL_MS = 1000;
+
+interface Entry {
+  key: StoredKey | undefined;
+  expires: number;
+}
+
+export interface KeyCache {
+  get(keyHash: string): Promise<StoredKey | undefined>;
+  clear(): void;
+  readonly size: number;
+}
+
+export function createKeyCache(opts: {
+  ttlMs: number;
+  load: (keyHash: string) => Promise<StoredKey | undefined>;
+  now: () => number;
+  maxEntries?: number;
+}): KeyCache {
+  const maxEntries = opts.maxEntries ?? MAX_CACHED_KEYS;
+  if (opts.ttlMs < 0 || maxEntries < 1) throw new Error('key cache: bad options');
+  const negativeTtlMs = Math.min(opts.ttlMs, MAX_NEGATIVE_TTL_MS);
+  const entries = new Map<string, Entry>();
+  const loading = new Map<string, Promise<StoredKey | undefined>>();
+  // Bumped by clear(), so a lookup that started before a change is not cached after it.
+  let generation = 0;
+
+  function remember(keyHash: string, key: StoredKey | undefined) {
+    const ttl = key ? opts.ttlMs : negativeTtlMs;
+    if (ttl <= 0) return;
+    entries.delete(keyHash);
+    entries.set(keyHash, { key, expires: opts.now() + ttl });
+    while (entries.size > maxEntries) {
+      const oldest = entries.keys().next();
+      if (oldest.done) break;
+      entries.delete(oldest.value);
+    }
+  }
+
+  return {
+    get(keyHash) {
+      const hit = entries.get(keyHash);
+      if (hit && hit.expires > opts.now()) return Promise.resolve(hit.key);
+      if (hit) entries.delete(keyHash);
+      let pending = loading.get(keyHash);
+      if (!pending) {
+        const started = generation;
+        pending = opts.load(keyHash).then(
+          (key) => {
+            loading.delete(keyHash);
+            if (started === generation) remember(keyHash, key);
+            return key;
+          },
+          (err: unknown) => {
+            loading.delete(keyHash);
+            throw err;
+          },
+        );
+        loading.set(keyHash, pending);
+      }
+      return pending;
+    },
+    clear() {
+      generation += 1;
+      entries.clear();
+      loading.clear();
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// The gateway's settings, parsed and checked once at start-up from environment variables
+// (Node: process.env; Worker: vars and secrets). A bad value stops the start with an error
+// naming the variable, never echoing a secret's value.
+import { DATA_PLANE_JWT_MAX_TTL_S } from '../../schema/contracts.ts';
+import type { GatewayConfig } from './types.ts';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got '${raw}'`);
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    throw new ConfigError(name, `must be from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function parseConfig(env: Env): GatewayConfig {
+  const adminToken = env.FLEETGATE_ADMIN_TOKEN ?? '';
+  if (adminToken === '') {
+    throw new ConfigError(
+      'FLEETGATE_ADMIN_TOKEN',
+      'is not set; choose a random secret of at least 16 characters (it guards the admin API)',
+    );
+  }
+  if (adminToken.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(adminToken)) {
+    throw new ConfigError(
+      'FLEETGATE_ADMIN_TOKEN',
+      `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without whitespace`,
+    );
+  }
+  return {
+    adminToken,
+    // Up to 64 MiB: bodies are buffered before they are forwarded.
+    maxBodyBytes: integer(env, 'FLEETGATE_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    heartbeatIntervalS: integer(env, 'FLEETGATE_HEARTBEAT_INTERVAL_S', 5, 1, 300),
+    // 0 turns the caches off (every request reads the database).
+    cacheTtlMs: integer(env, 'FLEETGATE_CACHE_TTL_MS', 2000, 0, 60_000),
+    nodeJwtTtlS: integer(env, 'FLEETGATE_NODE_JWT_TTL_S', 30, 1, DATA_PLANE_JWT_MAX_TTL_S),
+  };
+}

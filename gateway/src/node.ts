@@ -1,0 +1,167 @@
+// The Node.js host of the gateway: an embedded libSQL file by default (or any libSQL URL:
+// Turso, sqld), migrations applied on start, the signing key generated on first start and
+// kept in the database, usage written in batches, served by @hono/node-server.
+//
+//   npm run gateway        (or: npx tsx gateway/src/node.ts)
+//
+// Environment: FLEETGATE_ADMIN_TOKEN (required), FLEETGATE_DB_URL, FLEETGATE_DB_AUTH_TOKEN,
+// FLEETGATE_HOST, FLEETGATE_PORT, and the settings parseConfig() reads.
+import { mkdirSync, realpathSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serve } from '@hono/node-server';
+import { createClient } from '@libsql/client';
+import { drizzle } from 'drizzle-orm/libsql';
+import * as schema from '../../schema/db.ts';
+import { createApp } from './app.ts';
+import { ConfigError, parseConfig } from './config.ts';
+import { directTransport } from './proxy/transport.ts';
+import { createSigner, generateSigningJwk } from './signing/signer.ts';
+import { migrateLibsql } from './store/migrate.ts';
+import { loadOrCreateSigningJwk } from './store/settings.ts';
+import { createBatchingUsageSink } from './usage/sink.ts';
+
+export const DEFAULT_DB_URL = 'file:./data/fleetgate.db';
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8787;
+// Streams still open this long after shutdown began are cut.
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface StartGatewayOptions {
+  // Defaults to process.env.
+  env?: Record<string, string | undefined>;
+}
+
+export interface RunningGateway {
+  url: string;
+  port: number;
+  // Stops accepting, lets requests finish (up to a grace period), writes buffered usage,
+  // closes the database. Safe to call more than once.
+  close(): Promise<void>;
+}
+
+function parsePort(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return DEFAULT_PORT;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || port > 65535) {
+    throw new ConfigError('FLEETGATE_PORT', `must be a port number from 0 to 65535, got '${raw}'`);
+  }
+  return port;
+}
+
+// A local file database gets its folder (owner-only: it holds the signing key).
+function ensureDbFolder(url: string): void {
+  if (!url.startsWith('file:')) return;
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
+  const folder = dirname(path.split('?')[0] ?? path);
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+}
+
+function listen(server: Server): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    if (server.listening) {
+      resolve(server.address() as AddressInfo);
+      return;
+    }
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export async function startGateway(options: StartGatewayOptions = {}): Promise<RunningGateway> {
+  const env = options.env ?? process.env;
+  const config = parseConfig(env);
+  const host = env.FLEETGATE_HOST?.trim() || DEFAULT_HOST;
+  const port = parsePort(env.FLEETGATE_PORT);
+  const dbUrl = env.FLEETGATE_DB_URL?.trim() || DEFAULT_DB_URL;
+
+  ensureDbFolder(dbUrl);
+  const client = createClient({ url: dbUrl, authToken: env.FLEETGATE_DB_AUTH_TOKEN || undefined });
+  try {
+    const db = drizzle(client, { schema });
+    await migrateLibsql(db);
+    const signer = await createSigner(
+      await loadOrCreateSigningJwk(db, generateSigningJwk),
+      config.nodeJwtTtlS,
+    );
+    const usage = createBatchingUsageSink(db, { maxBatch: 200, flushMs: 1000 });
+    const app = createApp({ db, config, signer, usage, transport: directTransport });
+
+    const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
+    const address = await listen(server);
+    const shownHost = host.includes(':') ? `[${host}]` : host;
+    const url = `http://${shownHost}:${address.port}`;
+
+    let closing: Promise<void> | undefined;
+    const close = () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Idle keep-alive connections would hold close() open; streams get a grace period.
+        server.closeIdleConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        cut.unref();
+        await stopped;
+        clearTimeout(cut);
+        try {
+          await usage.flush();
+        } catch (err) {
+          console.error(
+            `usage flush on shutdown failed (${usage.pending} events lost):`,
+            err instanceof Error ? err.message : err,
+          );
+        }
+        client.close();
+      })());
+    return { url, port: address.port, close };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+async function main(): Promise<void> {
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`fleetgate gateway failed to start: ${message}`);
+    process.exit(1);
+  }
+  console.log(`fleetgate gateway listening on ${gateway.url}`);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: stopping (finishing requests, writing usage)`);
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('shutdown failed:', err instanceof Error ? err.message : err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) await main();

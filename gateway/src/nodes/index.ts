@@ -1,0 +1,271 @@
+// The node API (/node/v1): GPU machines register with a registration token, then
+// heartbeat with their node secret and get back the instances they should run. Pull-based,
+// so nodes behind NAT need no inbound connection for the control plane.
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { Hono } from 'hono';
+import {
+  DAEMON_PROTOCOL_VERSION,
+  DATA_PLANE_JWT_ISSUER,
+  HeartbeatRequestSchema,
+  RegisterRequestSchema,
+  type DesiredInstance,
+  type HeartbeatResponse,
+  type InstanceStatus,
+  type RegisterResponse,
+} from '../../../schema/contracts.ts';
+import { deploymentInstances, deployments, nodes, registrationTokens } from '../../../schema/db.ts';
+import { parseRecipeOptions } from '../../../schema/recipes.ts';
+import { bearerToken, generateSecret, hashSecret, looksLike } from '../auth/secrets.ts';
+import { badRequest, conflict, unauthorized } from '../errors.ts';
+import { newId } from '../lib/ids.ts';
+import { readJson } from '../lib/json-body.ts';
+import type { AppDeps, AppEnv } from '../types.ts';
+import type { Reconciler } from './reconcile.ts';
+import { isOnline } from './scheduler.ts';
+
+function credential(header: string | undefined, what: string): string {
+  const token = bearerToken(header);
+  if (token === undefined)
+    throw unauthorized(
+      `missing ${what}: send Authorization: Bearer <${what}>`,
+      'invalid_node_credentials',
+    );
+  if (token === null) {
+    throw unauthorized(
+      `malformed Authorization header: expected 'Bearer <${what}>'`,
+      'invalid_node_credentials',
+    );
+  }
+  return token;
+}
+
+// A pull-progress or failure detail as one line for the admin API.
+function detailOf(status: ReturnType<typeof HeartbeatRequestSchema.parse>['instances'][number]) {
+  if (status.state === 'pulling' && status.progress) {
+    const { bytes, total_bytes: total, percent } = status.progress;
+    const amount = `${(bytes / 1e6).toFixed(1)} MB${total ? ` of ${(total / 1e6).toFixed(1)} MB` : ''}`;
+    const pulled = `pulling: ${amount}${percent === undefined ? '' : ` (${percent.toFixed(0)}%)`}`;
+    return status.detail ? `${pulled}; ${status.detail}` : pulled;
+  }
+  return status.detail ?? null;
+}
+
+export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? Date.now;
+  const { db } = deps;
+  const { heartbeatIntervalS } = deps.config;
+
+  app.get('/jwks', (c) => c.json(deps.signer.jwks()));
+
+  app.post('/register', async (c) => {
+    const token = credential(c.req.header('authorization'), 'registration token');
+    if (!looksLike('registrationToken', token)) {
+      throw unauthorized(
+        'invalid registration token: tokens start with fgr-',
+        'invalid_registration_token',
+      );
+    }
+    const tokenHash = await hashSecret(token);
+    const [found] = await db
+      .select()
+      .from(registrationTokens)
+      .where(eq(registrationTokens.tokenHash, tokenHash))
+      .limit(1);
+    const at = now();
+    if (!found) {
+      throw unauthorized(
+        'unknown registration token: create one with POST /admin/v1/registration-tokens',
+        'invalid_registration_token',
+      );
+    }
+    if (found.expiresAt <= at) {
+      throw unauthorized(
+        `registration token expired at ${new Date(found.expiresAt).toISOString()}`,
+        'expired_registration_token',
+      );
+    }
+    if (found.uses >= found.maxUses) {
+      throw unauthorized(
+        `registration token is used up (${found.maxUses} use(s))`,
+        'registration_token_used_up',
+      );
+    }
+    const body = await readJson(c, RegisterRequestSchema);
+    if (body.protocol_version !== DAEMON_PROTOCOL_VERSION) {
+      throw badRequest(
+        `unsupported daemon protocol version ${body.protocol_version}; this gateway speaks ${DAEMON_PROTOCOL_VERSION}`,
+        'protocol_version',
+        'unsupported_protocol_version',
+      );
+    }
+    const [sameName] = await db
+      .select({ id: nodes.id })
+      .from(nodes)
+      .where(eq(nodes.name, body.name))
+      .limit(1);
+    if (sameName) {
+      throw conflict(
+        `a node named '${body.name}' is already registered (${sameName.id}); remove it with DELETE /admin/v1/nodes/${sameName.id} or choose another name`,
+        'node_name_taken',
+      );
+    }
+    // One statement takes a use only while one is left (and the token is still valid), so
+    // concurrent registrations cannot both take the last use.
+    const [taken] = await db
+      .update(registrationTokens)
+      .set({ uses: sql`${registrationTokens.uses} + 1` })
+      .where(
+        and(
+          eq(registrationTokens.id, found.id),
+          lt(registrationTokens.uses, registrationTokens.maxUses),
+          gt(registrationTokens.expiresAt, at),
+        ),
+      )
+      .returning({ id: registrationTokens.id });
+    if (!taken) {
+      throw unauthorized('registration token is used up', 'registration_token_used_up');
+    }
+    const secret = generateSecret('nodeSecret');
+    const nodeId = newId('node');
+    await db.insert(nodes).values({
+      id: nodeId,
+      name: body.name,
+      advertiseUrl: body.advertise_url,
+      secretHash: await hashSecret(secret),
+      daemonVersion: body.daemon_version,
+      gpus: body.gpus,
+      registrationTokenId: found.id,
+      createdAt: at,
+      // Offline until its first heartbeat: registered is not yet running.
+      lastHeartbeatAt: null,
+    });
+    const answer: RegisterResponse = {
+      node_id: nodeId,
+      node_secret: secret,
+      jwks: deps.signer.jwks(),
+      heartbeat_interval_s: heartbeatIntervalS,
+      issuer: DATA_PLANE_JWT_ISSUER,
+    };
+    return c.json(answer, 201);
+  });
+
+  app.post('/heartbeat', async (c) => {
+    const secret = credential(c.req.header('authorization'), 'node secret');
+    if (!looksLike('nodeSecret', secret)) {
+      throw unauthorized(
+        'invalid node secret: node secrets start with fgn-',
+        'invalid_node_secret',
+      );
+    }
+    const [node] = await db
+      .select({ id: nodes.id, gpus: nodes.gpus, lastHeartbeatAt: nodes.lastHeartbeatAt })
+      .from(nodes)
+      .where(eq(nodes.secretHash, await hashSecret(secret)))
+      .limit(1);
+    if (!node) {
+      throw unauthorized(
+        'unknown node secret: the node was removed or never registered; register it again',
+        'invalid_node_secret',
+      );
+    }
+    const body = await readJson(c, HeartbeatRequestSchema);
+    const at = now();
+    const wasOnline = isOnline(
+      { id: node.id, gpuCount: 0, lastHeartbeatAt: node.lastHeartbeatAt },
+      at,
+      heartbeatIntervalS,
+    );
+    const gpuCountChanged = node.gpus.length !== body.gpus.length;
+
+    const updates = [
+      db
+        .update(nodes)
+        .set({
+          lastHeartbeatAt: at,
+          daemonVersion: body.daemon_version,
+          gpus: body.gpus,
+          stats: {
+            in_flight: body.in_flight,
+            queued: body.queued,
+            free_gpu_indices: body.free_gpu_indices,
+          },
+        })
+        .where(eq(nodes.id, node.id)),
+      // Only instances assigned to this node: a node cannot report on another's.
+      ...body.instances.map((s) =>
+        db
+          .update(deploymentInstances)
+          .set({
+            state: s.state,
+            detail: detailOf(s),
+            gpuIndices: s.gpu_indices,
+            metrics: metricsOf(s),
+            updatedAt: at,
+          })
+          .where(
+            and(eq(deploymentInstances.id, s.instance_id), eq(deploymentInstances.nodeId, node.id)),
+          ),
+      ),
+    ] as const;
+    await db.batch(updates);
+
+    // A node that just came (back) online, or whose GPUs changed, may change placement at
+    // once; otherwise placement is re-checked at most once per interval.
+    if (!wasOnline || gpuCountChanged) {
+      try {
+        await reconciler.run();
+      } catch (err) {
+        console.error('placement on heartbeat failed:', err instanceof Error ? err.message : err);
+      }
+    } else {
+      await reconciler.runIfDue();
+    }
+
+    const rows = await db
+      .select({
+        instanceId: deploymentInstances.id,
+        deploymentId: deployments.id,
+        model: deployments.model,
+        recipe: deployments.recipe,
+        options: deployments.options,
+      })
+      .from(deploymentInstances)
+      .innerJoin(deployments, eq(deployments.id, deploymentInstances.deploymentId))
+      .where(eq(deploymentInstances.nodeId, node.id))
+      .orderBy(deploymentInstances.id);
+    const desired: DesiredInstance[] = rows.map((r) => {
+      const parsed = parseRecipeOptions(r.recipe, r.options);
+      return {
+        instance_id: r.instanceId,
+        deployment_id: r.deploymentId,
+        model: r.model,
+        recipe: r.recipe,
+        options: r.options,
+        gpus: parsed.ok ? parsed.gpus : 0,
+      };
+    });
+    const answer: HeartbeatResponse = {
+      node_id: node.id,
+      desired,
+      heartbeat_interval_s: heartbeatIntervalS,
+      jwks: deps.signer.jwks(),
+    };
+    return c.json(answer);
+  });
+
+  return app;
+}
+
+function metricsOf(
+  status: InstanceStatus & { in_flight: number; restarts: number },
+): Record<string, number> {
+  const metrics: Record<string, number> = {
+    in_flight: status.in_flight,
+    restarts: status.restarts,
+  };
+  for (const [name, value] of Object.entries(status.metrics ?? {})) {
+    if (typeof value === 'number') metrics[name] = value;
+  }
+  return metrics;
+}

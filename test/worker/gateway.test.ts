@@ -287,4 +287,24 @@ describe('the Worker host', () => {
     expect(body.error.type).toBe('server_error');
     expect(body.error.message).toContain('FLEETGATE_SIGNING_JWK');
   });
+
+  // No libSQL server (sqld, Turso) is available to the tests, so this checks the wiring only:
+  // with FLEETGATE_LIBSQL_URL set, the gateway speaks libSQL's HTTP protocol to that URL
+  // with the token, and not to D1. The upstream answers 404, so the database is unreachable.
+  it('uses libSQL over HTTP instead of D1 when FLEETGATE_LIBSQL_URL is set', async () => {
+    const token = `libsql-token-${crypto.randomUUID()}`;
+    const res = await worker.fetch(
+      new Request(`${ORIGIN}/healthz`),
+      {
+        ...env,
+        FLEETGATE_LIBSQL_URL: `${env.UPSTREAM_URL}/libsql`,
+        FLEETGATE_LIBSQL_AUTH_TOKEN: token,
+      },
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(503);
+    const sent = (await upstreamRequests()).filter((r) => r.authorization === `Bearer ${token}`);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(JSON.stringify(sent.map((r) => r.body))).toMatch(/select 1/i);
+  });
 });

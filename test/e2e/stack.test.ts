@@ -2,6 +2,7 @@
 // a real gpu-node daemon registered with a real token, the engine simulator started by
 // the daemon as its own process, and the official `openai` SDK as the client.
 import { execFileSync } from 'node:child_process';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -186,15 +187,18 @@ describe('errors in OpenAI shape', () => {
     expect(body.error.type).toBe('invalid_request_error');
     expect(malformed.headers.get('x-request-id')).toBeTruthy();
 
-    const huge = await fetch(`${gateway.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
+    // A fresh connection: the gateway answers before reading the body, then closes it.
+    const huge = await postOnNewConnection(
+      `${gateway.url}/v1/chat/completions`,
+      { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      JSON.stringify({
         model: MODEL,
         messages: [{ role: 'user', content: 'x'.repeat(2 * 1024 * 1024) }],
       }),
-    });
+    );
     expect(huge.status).toBe(413);
+    expect(huge.headers.connection).toBe('close');
+    expect((JSON.parse(huge.body) as { error: { code: string } }).error.code).toBeTruthy();
   });
 
   it('refuses a key once it is revoked', async () => {
@@ -270,11 +274,11 @@ describe('failures', () => {
         'the gateway to stop routing to the silent node',
         async () => {
           try {
-            await client.chat.completions.create({
-              model: MODEL,
-              max_tokens: 1,
-              messages: [{ role: 'user', content: 'x' }],
-            });
+            // Until the gateway notices, requests reach the frozen node and hang: time out.
+            await client.chat.completions.create(
+              { model: MODEL, max_tokens: 1, messages: [{ role: 'user', content: 'x' }] },
+              { timeout: 1500 },
+            );
             return undefined;
           } catch (err) {
             return err instanceof OpenAI.APIError && err.status === 503 ? err : undefined;
@@ -312,4 +316,24 @@ function findSimPid(model: string): number {
     }
   }
   throw new Error(`no simulator process for ${model}`);
+}
+
+function postOnNewConnection(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }),
+      );
+    });
+    // The server may close while the body is still being sent; the answer still counts.
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -139,9 +139,13 @@ afterAll(async () => {
 describe('control loop', () => {
   it('starts a desired engine and reports it starting, then ready', async () => {
     gateway.desired = [desired];
-    const starting = await until('starting', () =>
-      lastReport('inst-sim')?.state === 'starting' ? lastReport('inst-sim') : undefined,
-    );
+    // Until the engine listens the reason is a refused connection; then its 503.
+    const starting = await until('starting', () => {
+      const report = lastReport('inst-sim');
+      return report?.state === 'starting' && report.detail?.includes('HTTP 503')
+        ? report
+        : undefined;
+    });
     expect(starting.detail).toMatch(/waiting for http:\/\/127\.0\.0\.1:\d+\/health: HTTP 503/);
     expect((await fetch(`${daemon.url}/readyz`)).status).toBe(503);
     expect((await chat()).status).toBe(503);

@@ -62,14 +62,8 @@ export async function createRuntimes(
 }
 
 // The docker runtime lives in its own module (and pulls in dockerode); it is loaded only
-// when the preference allows docker.
+// when the preference allows docker, and it fails here when the Engine does not answer.
 export async function loadDockerRuntime(): Promise<Runtime> {
-  const specifier = './docker/index.ts';
-  const mod = (await import(specifier)) as {
-    createDockerRuntime?: () => Promise<Runtime> | Runtime;
-    DockerRuntime?: new () => Runtime;
-  };
-  if (mod.createDockerRuntime) return mod.createDockerRuntime();
-  if (mod.DockerRuntime) return new mod.DockerRuntime();
-  throw new Error('the docker runtime module exports no runtime');
+  const { createDockerRuntime } = await import('./docker/index.ts');
+  return createDockerRuntime();
 }

@@ -117,9 +117,11 @@ export function exitCodeFromStatusText(text: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-// Whether an existing container was made from this spec (the daemon's own labels such as
-// its spec hash, and the image); the port may differ, the adopted one keeps its own.
+// Whether an existing container was made from this spec: same image and the same labels
+// (the daemon's spec hash, the GPUs it holds). Only the port may differ: a restarted daemon
+// picks a new one, and the adopted engine keeps listening on its own.
 export function sameSpec(spec: EngineSpec, labels: Record<string, string>, image: string): boolean {
   if (spec.image !== image) return false;
-  return Object.entries(spec.labels ?? {}).every(([k, v]) => labels[k] === v);
+  const wanted = containerSpec(spec).Labels ?? {};
+  return Object.entries(wanted).every(([k, v]) => k === LABELS.port || labels[k] === v);
 }

@@ -255,7 +255,7 @@ describe('ollama recipe', () => {
     it('pulls the tag, and aliases it to the deployment model when they differ', async () => {
       const ollama = await fakeOllama(() => [200, { status: 'success' }]);
       const signal = new AbortController().signal;
-      expect(ollamaRecipe.prepare).toBeDefined();
+      expect(typeof ollamaRecipe.prepare).toBe('function');
       await ollamaRecipe.prepare?.(
         ollama.url,
         { model: 'llama3.2:1b' },

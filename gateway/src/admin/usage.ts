@@ -1,6 +1,6 @@
 // /admin/v1/usage: request counts, tokens and latencies over a time window, in total or
 // grouped by key, model, node or UTC day; /admin/v1/usage/events: the latest raw rows.
-import { and, count, desc, eq, gte, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { usageEvents } from '../../../schema/db.ts';
@@ -68,7 +68,7 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
         avg_ttft_ms: sql<number | null>`round(avg(${usageEvents.ttftMs}), 1)`,
       })
       .from(usageEvents)
-      .where(and(gte(usageEvents.createdAt, start), lt(usageEvents.createdAt, end)));
+      .where(and(gte(usageEvents.createdAt, start), lte(usageEvents.createdAt, end)));
     const rows = groupBy ? await query$.groupBy(group).orderBy(group) : await query$;
     return c.json({
       object: 'list',
@@ -90,7 +90,7 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
       .where(
         and(
           gte(usageEvents.createdAt, start),
-          lt(usageEvents.createdAt, end),
+          lte(usageEvents.createdAt, end),
           q.key_id === undefined ? undefined : eq(usageEvents.keyId, q.key_id),
           q.model === undefined ? undefined : eq(usageEvents.model, q.model),
         ),

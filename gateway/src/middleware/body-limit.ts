@@ -3,7 +3,7 @@
 // counted as it arrives and refused as soon as it passes the limit.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit as honoBodyLimit } from 'hono/body-limit';
-import { payloadTooLarge } from '../errors.ts';
+import { ApiError, payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
 
 export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<AppEnv> {
@@ -14,7 +14,12 @@ export function bodyLimit(options: { maxBytes: number }): MiddlewareHandler<AppE
   const limit = honoBodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw payloadTooLarge(maxBytes);
+      const error = payloadTooLarge(maxBytes);
+      // The rest of the body is never read, so this connection cannot carry another
+      // request: tell the client not to reuse it.
+      throw new ApiError(error.status, error.type, error.message, error.code, error.param, {
+        headers: { connection: 'close' },
+      });
     },
   });
   return async function bodyLimitMiddleware(c, next) {

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './config.ts';
+
+const TOKEN = 'a-long-enough-admin-token';
+
+describe('parseConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN })).toEqual({
+      adminToken: TOKEN,
+      maxBodyBytes: 1_048_576,
+      heartbeatIntervalS: 5,
+      cacheTtlMs: 2000,
+      nodeJwtTtlS: 30,
+    });
+  });
+
+  it('reads every variable', () => {
+    expect(
+      parseConfig({
+        FLEETGATE_ADMIN_TOKEN: TOKEN,
+        FLEETGATE_MAX_BODY_BYTES: '2048',
+        FLEETGATE_HEARTBEAT_INTERVAL_S: '2',
+        FLEETGATE_CACHE_TTL_MS: '0',
+        FLEETGATE_NODE_JWT_TTL_S: '60',
+      }),
+    ).toEqual({
+      adminToken: TOKEN,
+      maxBodyBytes: 2048,
+      heartbeatIntervalS: 2,
+      cacheTtlMs: 0,
+      nodeJwtTtlS: 60,
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CACHE_TTL_MS: '' }).cacheTtlMs,
+    ).toBe(2000);
+  });
+
+  it('requires an admin token of at least 16 characters, naming the variable', () => {
+    expect(() => parseConfig({})).toThrow(/FLEETGATE_ADMIN_TOKEN: is not set/);
+    expect(() => parseConfig({ FLEETGATE_ADMIN_TOKEN: 'short' })).toThrow(
+      /FLEETGATE_ADMIN_TOKEN: must be at least 16 characters/,
+    );
+    expect(() => parseConfig({ FLEETGATE_ADMIN_TOKEN: 'has a space in the middle' })).toThrow(
+      ConfigError,
+    );
+  });
+
+  it('never echoes the admin token in its errors', () => {
+    const secret = 'short-secret';
+    try {
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: secret });
+      expect.unreachable();
+    } catch (err) {
+      expect(String(err)).not.toContain(secret);
+    }
+  });
+
+  it.each([
+    ['FLEETGATE_MAX_BODY_BYTES', 'lots'],
+    ['FLEETGATE_MAX_BODY_BYTES', '-1'],
+    ['FLEETGATE_HEARTBEAT_INTERVAL_S', '0'],
+    ['FLEETGATE_HEARTBEAT_INTERVAL_S', '1.5'],
+    ['FLEETGATE_CACHE_TTL_MS', '1e3'],
+    ['FLEETGATE_NODE_JWT_TTL_S', '61'],
+    ['FLEETGATE_NODE_JWT_TTL_S', '0'],
+  ])('refuses %s=%s, naming the variable', (name, value) => {
+    const run = () => parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, [name]: value });
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(new RegExp(`^${name}: `));
+  });
+});

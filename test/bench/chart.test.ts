@@ -57,8 +57,9 @@ describe('chartFor', () => {
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trim().endsWith('</svg>')).toBe(true);
     expect(heights(svg)).toHaveLength(8); // 2 paths x 2 levels x 2 panels
-    expect(svg).toContain('64 streams');
-    expect(svg).not.toContain('16 streams');
+    expect(svg).toContain('64 concurrent');
+    expect(svg).not.toContain('16 concurrent');
+    expect(svg).toContain('>21.0</text>'); // the p50 of [20, 21, 22] on its bar
     expect(svg).toContain('(c) gateway (Node) + gpu-node');
   });
 });

@@ -36,6 +36,8 @@ export function niceCeil(value: number): number {
   return 10 * power;
 }
 
+// Bar labels: whole numbers from 100 up, one decimal below.
+const label = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
 const num = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(2).replace(/\.?0+$/, ''));
 
 // One panel as an SVG group of PANEL_W x PANEL_H, placed at (0, y).
@@ -75,6 +77,8 @@ export function renderPanel(panel: Panel, y: number): string {
         `<rect class="bar" x="${(gx + si * barW).toFixed(1)}" y="${(MARGIN.top + plotH - h).toFixed(1)}" ` +
           `width="${(barW - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${series.color}">` +
           `<title>${escapeXml(`${series.name}, ${category}: ${num(value)}`)}</title></rect>`,
+        `<text x="${(gx + si * barW + (barW - 2) / 2).toFixed(1)}" y="${(MARGIN.top + plotH - h - 3).toFixed(1)}" ` +
+          `font-size="10" text-anchor="middle">${escapeXml(label(value))}</text>`,
       );
     });
   });
@@ -114,7 +118,7 @@ export function chartFor(results: BenchResults): string {
   const paths = PATHS.filter((p) => streaming.some((l) => l.path === p));
   const panel = (title: string, pick: (l: (typeof streaming)[number]) => number | null): Panel => ({
     title,
-    categories: levels.map((c) => `${c} streams`),
+    categories: levels.map((c) => `${c} concurrent`),
     series: paths.map((path, i) => ({
       name: PATH_LABELS[path],
       color: COLORS[i % COLORS.length] ?? '#888',

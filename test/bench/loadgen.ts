@@ -186,14 +186,25 @@ export async function runLoad(
   let cpuAtStart = process.cpuUsage();
   let cpuInWindow = { user: 0, system: 0 };
 
-  const startTimer = setTimeout(() => {
+  // The window's edges are announced exactly once each, even when the last request ends
+  // just before its timer fires (the workers then finish first).
+  let started = false;
+  let ended = false;
+  const openWindow = () => {
+    if (started) return;
+    started = true;
     cpuAtStart = process.cpuUsage();
     events.windowStart?.();
-  }, config.warmupMs);
-  const endTimer = setTimeout(() => {
+  };
+  const closeWindow = () => {
+    if (ended) return;
+    openWindow();
+    ended = true;
     cpuInWindow = process.cpuUsage(cpuAtStart);
     events.windowEnd?.();
-  }, config.warmupMs + config.durationMs);
+  };
+  const startTimer = setTimeout(openWindow, config.warmupMs);
+  const endTimer = setTimeout(closeWindow, config.warmupMs + config.durationMs);
 
   const worker = async (): Promise<void> => {
     while (performance.now() < windowEnd) {
@@ -213,6 +224,7 @@ export async function runLoad(
   } finally {
     clearTimeout(startTimer);
     clearTimeout(endTimer);
+    closeWindow();
     agent.destroy();
   }
 

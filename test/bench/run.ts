@@ -371,6 +371,10 @@ async function main(): Promise<void> {
       await smokeTest(target, MODEL);
       log('measuring the Worker host:');
       levels.push(...(await measurePaths(loadgen, [target], opts)));
+      notes.push(
+        "path (d): the gateway's CPU and RSS cover the whole `wrangler dev` process tree " +
+          "(wrangler's Node.js process and workerd, with local D1): a development server, not Cloudflare's runtime",
+      );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       notes.push(`path (d) not measured: ${message.split('\n')[0] ?? message}`);

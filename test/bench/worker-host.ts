@@ -148,8 +148,9 @@ export async function startWorkerStack(opts: {
         '--env-file',
         envFile,
         '--show-interactive-dev-session=false',
+        // "Ready on ..." is logged at info level.
         '--log-level',
-        'warn',
+        'info',
       ],
       120_000,
     ),

@@ -126,6 +126,18 @@ describe('runLoad', () => {
     expect(payload.instance).toBe('inst-1');
   });
 
+  it('calls the window callbacks exactly once each, start before end', async () => {
+    const calls: string[] = [];
+    for (const durationMs of [1, 50]) {
+      calls.length = 0;
+      await runLoad(config({ warmupMs: 0, durationMs }), {
+        windowStart: () => calls.push('start'),
+        windowEnd: () => calls.push('end'),
+      });
+      expect(calls).toEqual(['start', 'end']);
+    }
+  });
+
   it('refuses anything but loopback', async () => {
     await expect(
       runLoad(config({ url: 'http://example.com/v1/chat/completions' })),

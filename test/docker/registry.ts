@@ -15,6 +15,8 @@ export interface TestRegistry {
   host: string;
   // Size of the one layer as sent (compressed).
   layerBytes: number;
+  // With `hold`, the layer stops halfway until this is called.
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -28,7 +30,12 @@ export async function startTestRegistry(
   name: string,
   tag: string,
   sizeBytes: number,
+  opts: { hold?: boolean } = {},
 ): Promise<TestRegistry> {
+  let release = (): void => undefined;
+  const released = opts.hold
+    ? new Promise<void>((resolve) => (release = resolve))
+    : Promise.resolve();
   const dir = await mkdtemp(join(tmpdir(), 'fleetgate-registry-'));
   let tar: Buffer;
   try {
@@ -86,8 +93,12 @@ export async function startTestRegistry(
         const next = (): void => {
           if (offset >= body.length) return void res.end();
           const chunk = body.subarray(offset, offset + 256 * 1024);
+          const half = offset < body.length / 2 && offset + chunk.length >= body.length / 2;
           offset += chunk.length;
-          res.write(chunk, () => setTimeout(next, 20));
+          res.write(chunk, () => {
+            if (half) void released.then(next);
+            else setTimeout(next, 20);
+          });
         };
         next();
       }
@@ -114,6 +125,7 @@ export async function startTestRegistry(
   return {
     host: `127.0.0.1:${port}`,
     layerBytes: layer.length,
+    release: () => release(),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -1,7 +1,7 @@
 // The whole path with the docker runtime: a real gateway and gpu-node daemon, a `sim`
 // deployment whose image is the locally built simulator image, traffic through the
 // gateway, logs through the admin API, a daemon restart that adopts the running container,
-// and deletion that removes it.
+// deletion that removes it, and an image pull shown as `pulling` with its progress.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import {
 } from '../support/stack.ts';
 import { dockerAvailability } from './docker-env.ts';
 import { buildSimImage } from './image.ts';
+import { startTestRegistry } from './registry.ts';
 
 const env = await dockerAvailability();
 const MODEL = `docker-sim-${process.pid}`;
@@ -142,4 +143,54 @@ describe.skipIf(!env.reachable)('a docker deployment through the gateway', () =>
       60_000,
     );
   }, 90_000);
+  it('reports a pull as pulling with its progress, then why the engine cannot start', async () => {
+    const gw = gateway as Gateway;
+    const tag = `t${process.pid}`;
+    const registry = await startTestRegistry('fleetgate-test/slow', tag, 4 * 1024 * 1024, {
+      hold: true,
+    });
+    const image = `${registry.host}/fleetgate-test/slow:${tag}`;
+    try {
+      const pulling = await createDeployment(gw, {
+        model: `${MODEL}-pull`,
+        recipe: 'sim',
+        options: { image },
+        replicas: 1,
+      });
+      type Row = { state: string; detail?: string | null };
+      const instance = async (): Promise<Row | undefined> => {
+        const d = await gw.admin.request<Deployment>('GET', `/deployments/${pulling.id}`);
+        return d.instances[0];
+      };
+      // The registry holds the layer halfway, so the pull is still under way here.
+      const seen = await waitFor(
+        'the instance to report its pull',
+        async () => {
+          const i = await instance();
+          return i?.state === 'pulling' && /MB of .* MB \(\d+%\)/.test(i.detail ?? '')
+            ? i
+            : undefined;
+        },
+        60_000,
+      );
+      expect(seen.detail).toMatch(/^pulling: \d+\.\d MB of 4\.\d MB \(\d+%\)/);
+      registry.release();
+      const failed = await waitFor(
+        'the instance to fail',
+        async () => {
+          const i = await instance();
+          return i?.state === 'failed' ? i : undefined;
+        },
+        60_000,
+      );
+      expect(failed.detail).toMatch(/cannot start container .*no-such-engine/);
+      await gw.admin.request('DELETE', `/deployments/${pulling.id}`);
+    } finally {
+      await registry.close();
+      await docker
+        .getImage(image)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+  }, 120_000);
 });

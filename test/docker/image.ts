@@ -4,7 +4,7 @@
 // its contents and is rebuilt only when that hash changes.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,8 +73,35 @@ function importTar(root: string, changes: string[]): Promise<void> {
   });
 }
 
+// Test files run in parallel workers: one builds, the others wait and find it built.
+async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
+  const lock = join(tmpdir(), 'fleetgate-sim-image.lock');
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A lock older than any build was left by a killed run.
+      const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+      if (age > 120_000 || Date.now() > deadline) await rm(lock, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await work();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
 // Returns the image name; builds it when missing or out of date.
-export async function buildSimImage(docker: Docker): Promise<string> {
+export function buildSimImage(docker: Docker): Promise<string> {
+  return withBuildLock(() => build(docker));
+}
+
+async function build(docker: Docker): Promise<string> {
   const bundle = await bundleSim();
   const node = process.execPath;
   const libs = sharedLibraries(node);

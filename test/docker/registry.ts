@@ -30,7 +30,9 @@ export async function startTestRegistry(
   name: string,
   tag: string,
   sizeBytes: number,
-  opts: { hold?: boolean } = {},
+  // `corrupt` serves the layer with one byte changed: the Engine's digest check fails
+  // after the download, in the middle of the pull's 200 stream.
+  opts: { hold?: boolean; corrupt?: boolean } = {},
 ): Promise<TestRegistry> {
   let release = (): void => undefined;
   const released = opts.hold
@@ -45,6 +47,8 @@ export async function startTestRegistry(
     await rm(dir, { recursive: true, force: true });
   }
   const layer = gzipSync(tar);
+  const served = Buffer.from(layer);
+  if (opts.corrupt) served[served.length - 1] = (served.at(-1) ?? 0) ^ 0xff;
   const config = Buffer.from(
     JSON.stringify({
       architecture: 'amd64',
@@ -73,7 +77,7 @@ export async function startTestRegistry(
   );
   const blobs = new Map([
     [sha256(config), config],
-    [sha256(layer), layer],
+    [sha256(layer), served],
   ]);
 
   const server: Server = createServer((req, res) => {

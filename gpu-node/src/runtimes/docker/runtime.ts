@@ -140,6 +140,9 @@ export class DockerRuntime implements Runtime {
     const timeout = AbortSignal.timeout(this.pullTimeoutMs);
     const abortSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
     hooks.onPullProgress?.({ bytes: 0 });
+    // Docker reports a failure after the pull started (a layer that fails verification, a
+    // full disk) as an event in a 200 stream, not as an HTTP error: keep its words.
+    const failed: { reason?: string } = {};
     try {
       const stream = await this.docker.pull(image, { abortSignal });
       await new Promise<void>((resolve, reject) => {
@@ -156,7 +159,10 @@ export class DockerRuntime implements Runtime {
             else resolve();
           },
           (event: PullEvent) => {
-            if (event.error) return;
+            if (event.error) {
+              failed.reason ??= event.errorDetail?.message ?? event.error;
+              return;
+            }
             const line = pullLogLine(image, event);
             if (line) hooks.onLog?.(line);
             const progress = tracker.update(event);
@@ -171,7 +177,9 @@ export class DockerRuntime implements Runtime {
         : dockerMessage(err);
       throw new DockerRuntimeError(`cannot pull image ${image}: ${why}`, { cause: err });
     }
-    // followProgress also ends on an error event some Engine versions send as data.
+    if (failed.reason !== undefined) {
+      throw new DockerRuntimeError(`cannot pull image ${image}: ${failed.reason}`);
+    }
     if (!(await this.imagePresent(image))) {
       throw new DockerRuntimeError(`cannot pull image ${image}: the pull ended without it`);
     }
@@ -194,8 +202,10 @@ export class DockerRuntime implements Runtime {
 
   async remove(handle: string): Promise<void> {
     try {
-      // Named volumes (the shared model cache) are never removed with a container.
-      await this.docker.getContainer(handle).remove({ force: true, v: false });
+      // `v` removes the container's anonymous volumes (an image's VOLUME), which would
+      // otherwise pile up with every restart; named volumes, such as the shared model
+      // cache, are never removed with a container.
+      await this.docker.getContainer(handle).remove({ force: true, v: true });
     } catch (err) {
       const code = statusCode(err);
       // 404: gone; 409: removal already in progress.

@@ -87,7 +87,7 @@ export class DockerRuntime implements Runtime {
       }
       // The same instance with other options: the old container must not linger.
       hooks.onLog?.(`replacing container ${existing.Name}: its spec changed`);
-      await this.docker.getContainer(existing.Id).remove({ force: true });
+      await this.remove(existing.Id);
     }
 
     await this.ensureImage(image, hooks, signal);
@@ -109,7 +109,7 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       // A container that cannot start (no NVIDIA runtime, port in use) is removed, so the
       // daemon's retry creates a fresh one.
-      await container.remove({ force: true }).catch(() => undefined);
+      await this.remove(container.id).catch(() => undefined);
       throw new DockerRuntimeError(
         `cannot start container ${create.name ?? ''}: ${dockerMessage(err)}`,
         { cause: err },

@@ -44,7 +44,15 @@ export function level(
 export function results(levels: LevelResult[]): BenchResults {
   return {
     startedAt: '2026-01-01T00:00:00Z',
-    machine: { cpus: 2, cpuModel: 'Test CPU', memoryGiB: 4, os: 'linux', node: 'v20.0.0' },
+    machine: {
+      cpus: 2,
+      cpuModel: 'Test CPU',
+      memoryGiB: 4,
+      os: 'linux',
+      node: 'v20.0.0',
+      loadAvgAtStart: 0.5,
+    },
+    commit: 'abc1234',
     settings: {
       ttftMs: 20,
       itlMs: 5,

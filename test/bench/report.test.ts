@@ -76,6 +76,7 @@ describe('renderMarkdown', () => {
       ]),
     );
     expect(md).toContain('2 CPU cores');
+    expect(md).toContain('Load average at start: 0.50; commit abc1234.');
     expect(md).toContain('## Overhead versus the direct path (a)');
     expect(md).toContain('## Targets (reported, not asserted)');
     expect(md).toMatch(/\(c\) gateway \(Node\) \+ gpu-node \| stream\s+\|\s+64 \|/);

@@ -144,7 +144,8 @@ export function renderMarkdown(results: BenchResults): string {
   out.push('');
   out.push(
     `Machine: ${m.cpus} CPU cores (${m.cpuModel}), ${fmt(m.memoryGiB, 0)} GiB RAM, ${m.os}, Node.js ${m.node}. ` +
-      `Everything (load generator, servers, simulator) shares these cores, over loopback.`,
+      `Everything (load generator, servers, simulator) shares these cores, over loopback. ` +
+      `Load average at start: ${fmt(m.loadAvgAtStart, 2)}${results.commit ? `; commit ${results.commit}` : ''}.`,
   );
   out.push(
     `Simulator: time to first token ${s.ttftMs} ms, inter-token latency ${s.itlMs} ms, ` +

@@ -69,10 +69,14 @@ export interface MachineInfo {
   memoryGiB: number;
   os: string;
   node: string;
+  // One-minute load average when the run started: other work on the machine skews results.
+  loadAvgAtStart: number;
 }
 
 export interface BenchResults {
   startedAt: string;
+  // The commit measured (short hash, '+dirty' with local changes), when git can tell.
+  commit: string | null;
   machine: MachineInfo;
   settings: BenchSettings;
   levels: LevelResult[];

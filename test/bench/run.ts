@@ -5,6 +5,7 @@
 // and, with --worker, (d) the Worker host under `wrangler dev` -> gpu-node,
 // from a load generator in a process of its own. Prints Markdown tables and writes
 // results.md, results.json and chart.svg under test/bench/results/<timestamp>/.
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -98,7 +99,23 @@ function machineInfo(): MachineInfo {
     memoryGiB: os.totalmem() / 1024 ** 3,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
+    loadAvgAtStart: os.loadavg()[0] ?? 0,
   };
+}
+
+function gitCommit(): string | null {
+  try {
+    const run = (args: string[]) =>
+      execFileSync('git', args, {
+        cwd: repoRoot,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+    const hash = run(['rev-parse', '--short', 'HEAD']).trim();
+    return run(['status', '--porcelain', '--untracked-files=no']).trim() ? `${hash}+dirty` : hash;
+  } catch {
+    return null;
+  }
 }
 
 function chatBody(model: string, stream: boolean, maxTokens: number): Record<string, unknown> {
@@ -265,6 +282,8 @@ async function main(): Promise<void> {
     return;
   }
   const startedAt = new Date().toISOString();
+  const machine = machineInfo();
+  const commit = gitCommit();
   const notes: string[] = [];
   const dir = await mkdtemp(join(os.tmpdir(), 'fleetgate-bench-'));
   cleanups.push({ name: 'temp folder', run: () => rm(dir, { recursive: true, force: true }) });
@@ -384,7 +403,8 @@ async function main(): Promise<void> {
 
   const results: BenchResults = {
     startedAt,
-    machine: machineInfo(),
+    commit,
+    machine,
     settings: {
       ttftMs: SIM.ttftMs,
       itlMs: SIM.itlMs,

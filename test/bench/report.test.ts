@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { level, results } from './fixtures.ts';
-import { checkTargets, compareToDirect, fmt, markdownTable, renderMarkdown } from './report.ts';
+import {
+  checkTargets,
+  compareToDirect,
+  fmt,
+  markdownTable,
+  renderMarkdown,
+  rssTimeline,
+} from './report.ts';
 
 describe('markdownTable', () => {
   it('pads columns, right-aligns numbers and marks alignment in the rule', () => {
@@ -94,5 +101,15 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(r);
     expect(md).toContain('- worker path skipped: wrangler failed');
     expect(md).toContain('HTTP 503: no ready instance');
+  });
+});
+
+describe('rssTimeline', () => {
+  it('keeps about one sample per second, in MiB', () => {
+    const samples = [0, 250, 500, 1000, 1250, 2100, 3900].map((tMs, i) => ({
+      tMs,
+      rssKb: (100 + i) * 1024,
+    }));
+    expect(rssTimeline(samples)).toBe('0 s 100, 1 s 103, 2 s 105, 4 s 106');
   });
 });

@@ -137,6 +137,18 @@ function peakMiB(l: LevelResult, role: string): string {
   return usage ? fmt(usage.peakRssKb / 1024, 0) : DASH;
 }
 
+// About one RSS sample per second, as "0 s 180, 1 s 190, ...", to show a plateau or a climb.
+export function rssTimeline(samples: readonly { tMs: number; rssKb: number }[]): string {
+  const picked: string[] = [];
+  let nextMs = 0;
+  for (const sample of samples) {
+    if (sample.tMs < nextMs) continue;
+    picked.push(`${Math.round(sample.tMs / 1000)} s ${fmt(sample.rssKb / 1024, 0)}`);
+    nextMs = (Math.floor(sample.tMs / 1000) + 1) * 1000;
+  }
+  return picked.join(', ');
+}
+
 export function renderMarkdown(results: BenchResults): string {
   const { settings: s, machine: m } = results;
   const out: string[] = [];
@@ -272,6 +284,8 @@ export function renderMarkdown(results: BenchResults): string {
         `start ${fmt(mem.startKb / 1024)} MiB, peak ${fmt(mem.peakKb / 1024)} MiB, end ${fmt(mem.endKb / 1024)} MiB ` +
         `(peak − start: ${fmt((mem.peakKb - mem.startKb) / 1024)} MiB).`,
     );
+    out.push('');
+    out.push(`Gateway RSS over the phase (MiB): ${rssTimeline(mem.samples)}.`);
     if (mem.errorSamples.length) out.push(`Errors: ${mem.errorSamples.join('; ')}`);
     out.push('');
   }

@@ -6,6 +6,7 @@ import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
 import type { Signer } from '../types.ts';
 import { UsageMeter } from '../usage/record.ts';
 import { forward, type ForwardRequest } from './forward.ts';
+import { nodeHttpTransport } from './node-transport.ts';
 import { directTransport } from './transport.ts';
 
 let signer: Signer;
@@ -50,12 +51,16 @@ function request(
   };
 }
 
-describe('forward', () => {
+// Both transports: fetch (either host) and node:http (the Node host).
+describe.each([
+  ['fetch', directTransport],
+  ['node:http', nodeHttpTransport],
+])('forward over %s', (_name, transport) => {
   it('ends a stream whose node falls silent with an error event, and aborts the node request', async () => {
     const req = request({ stream: true, scenario: 'silent' }, [engine.url]);
     const before = engine.received.length;
     const { response, done } = await forward(
-      { signer, transport: directTransport, timeouts: { streamIdleMs: 100 } },
+      { signer, transport, timeouts: { streamIdleMs: 100 } },
       req,
     );
     const text = await response.text();
@@ -75,7 +80,7 @@ describe('forward', () => {
     const req = request({ scenario: 'slow' }, [engine.url, engine.url]);
     const before = engine.received.length;
     await expect(
-      forward({ signer, transport: directTransport, timeouts: { answerMs: 100 } }, req),
+      forward({ signer, transport, timeouts: { answerMs: 100 } }, req),
     ).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
     expect(engine.received.length).toBe(before + 1);
     expect(req.meter.finish()).toMatchObject({
@@ -88,7 +93,7 @@ describe('forward', () => {
     const client = new AbortController();
     const req = request({ scenario: 'slow' }, [engine.url], client.signal);
     const before = engine.received.length;
-    const pending = forward({ signer, transport: directTransport }, req);
+    const pending = forward({ signer, transport }, req);
     await expect.poll(() => engine.received.length).toBe(before + 1);
     client.abort();
     const { response } = await pending;
@@ -101,9 +106,7 @@ describe('forward', () => {
     const stranger = await createSigner(await generateSigningJwk());
     const req = request({}, [engine.url, engine.url]);
     const before = engine.received.length;
-    await expect(
-      forward({ signer: stranger, transport: directTransport }, req),
-    ).rejects.toMatchObject({
+    await expect(forward({ signer: stranger, transport }, req)).rejects.toMatchObject({
       status: 502,
       code: 'upstream_error',
     });

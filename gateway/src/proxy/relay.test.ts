@@ -101,4 +101,26 @@ describe('relaySse', () => {
     );
     expect(event).toMatchObject({ outcome: 'upstream_error', errorCode: 'upstream_incomplete' });
   });
+
+  it('passes blocks through byte for byte however multi-byte characters are cut', async () => {
+    // Blocks that start and end with multi-byte characters, so a chunk boundary right after
+    // a blank line can still leave half a character in the decoder.
+    const text =
+      'data: {"choices":[{"index":0,"text":"é"}]}\n\n' +
+      'ü: an ignored field\n\n' +
+      ': 😀\n\n' +
+      'data: {"choices":[{"index":0,"text":"ß"}]}\n\n' +
+      `ö: a block the relay drops\ndata: {"choices":[],"usage":${USAGE}}\n\n` +
+      'data: [DONE]\n\n';
+    const expected = text.replace(/ö: a block[^]*?\n\n/, '');
+    const length = encoder.encode(text).length;
+    const everyByte = Array.from({ length: length - 1 }, (_, i) => i + 1);
+    expect((await run(text, everyByte, false)).out).toBe(expected);
+    for (let cut = 1; cut < length; cut += 1) {
+      const { out, event } = await run(text, [cut], false);
+      expect(out).toBe(expected);
+      expect(event).toMatchObject({ outcome: 'ok', completionTokens: 2, promptTokens: 5 });
+      expect((await run(text, [cut], true)).out).toBe(text);
+    }
+  });
 });

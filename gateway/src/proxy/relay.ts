@@ -94,8 +94,20 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
             finish();
             return;
           }
+          const wasAtBoundary = parser.atBoundary;
           let out = '';
-          for (const event of parser.push(value)) out += relayBlock(event);
+          let unchanged = true;
+          for (const event of parser.push(value)) {
+            const block = relayBlock(event);
+            if (block !== event.raw) unchanged = false;
+            out += block;
+          }
+          // The usual case: whole blocks in, none altered; the chunk goes out as it came,
+          // with no re-encoding.
+          if (unchanged && wasAtBoundary && parser.atBoundary && out) {
+            controller.enqueue(value);
+            return;
+          }
           if (out) {
             controller.enqueue(encoder.encode(out));
             return;

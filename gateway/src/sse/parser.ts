@@ -30,14 +30,27 @@ export class SseParser {
   #rest = '';
   #event: string | undefined;
   #data: string[] | undefined;
+  // Whether the last chunk ended on an ASCII byte, so the decoder holds no partial character.
+  #decoderEmpty = true;
 
   // Feeds a chunk; returns the blocks it completed, in order.
   push(chunk: Uint8Array | string): SseEvent[] {
-    const text = typeof chunk === 'string' ? chunk : this.#decoder.decode(chunk, { stream: true });
+    let text: string;
+    if (typeof chunk === 'string') text = chunk;
+    else {
+      text = this.#decoder.decode(chunk, { stream: true });
+      if (chunk.length > 0) this.#decoderEmpty = (chunk[chunk.length - 1] ?? 0) < 0x80;
+    }
     const out: SseEvent[] = [];
     this.#pending = this.#pending ? this.#pending + text : text;
     this.#scan(out, false);
     return out;
+  }
+
+  // True when nothing is held back: no unfinished line, block or character. A chunk pushed
+  // between two such moments produced blocks whose raw texts add up to exactly that chunk.
+  get atBoundary(): boolean {
+    return this.#decoderEmpty && this.#pending === '' && this.#raw === '';
   }
 
   // Ends the stream: returns what is left, the last block marked incomplete when it had

@@ -79,6 +79,28 @@ describe('SseParser', () => {
     ]);
   });
 
+  it('says it is at a block boundary only when it holds no line, block or character', () => {
+    const parser = new SseParser();
+    expect(parser.atBoundary).toBe(true);
+    parser.push('data: 1');
+    expect(parser.atBoundary).toBe(false);
+    parser.push('\n');
+    expect(parser.atBoundary).toBe(false);
+    parser.push('\n');
+    expect(parser.atBoundary).toBe(true);
+    parser.push('data: 2\r');
+    parser.push('\n\r');
+    // A trailing CR may be half of a CRLF.
+    expect(parser.atBoundary).toBe(false);
+    parser.push('\n');
+    expect(parser.atBoundary).toBe(true);
+    // A blank line, then the first byte of 'é': the decoder holds half a character.
+    parser.push(new Uint8Array([0x0a, 0xc3]));
+    expect(parser.atBoundary).toBe(false);
+    parser.push(new Uint8Array([0xa9, 0x0a, 0x0a]));
+    expect(parser.atBoundary).toBe(true);
+  });
+
   it('treats a field without a colon as empty and keeps non-data lines on rewrite', () => {
     const [event] = parseAll(['event: error\n: note\ndata\n\n']);
     expect(event).toMatchObject({ event: 'error', data: '' });

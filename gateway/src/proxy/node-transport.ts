@@ -7,8 +7,10 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import https from 'node:https';
 import type { NodeTransport } from '../types.ts';
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+// Unlimited sockets per node, as with fetch: a stream holds its socket for the whole answer,
+// so a cap would queue requests behind long generations. LIFO reuse keeps the warm ones busy.
+const httpAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+const httpsAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo' });
 
 // Statuses whose Response must have a null body.
 const NULL_BODY = new Set([101, 204, 205, 304]);

@@ -11,8 +11,10 @@ import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { Endpoint } from '../control/instances.ts';
 import { HttpError, sendError } from './errors.ts';
 
-// Bodies the daemon rewrites (served_model_name) are read whole; others stream through.
-export const MAX_REWRITE_BODY_BYTES = 16 * 1024 * 1024;
+// Request bodies are read whole (to rewrite served_model_name, and to send a request again
+// after a stale keep-alive connection); the gateway bounds them far lower by default.
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_STALE_SOCKET_RETRIES = 2;
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -117,61 +119,78 @@ export async function proxyRequest(
   const target = new URL(`${endpoint.baseUrl}${req.url ?? '/'}`);
   const headers = forwardHeaders(req, endpoint, opts.requestId);
 
+  // Request bodies are small JSON and are read whole, so a request can be sent again when an
+  // idle keep-alive connection turns out to be closed by the engine (below).
   let body: Buffer | undefined;
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-  const isJson = /application\/json/i.test(req.headers['content-type'] ?? '');
-  if (endpoint.servedModelName && hasBody && isJson) {
+  if (hasBody) {
     try {
-      body = rewriteModel(await readBody(req, MAX_REWRITE_BODY_BYTES), endpoint.servedModelName);
+      body = await readBody(req, MAX_BODY_BYTES);
     } catch (err) {
       if (err instanceof HttpError) sendError(res, err);
       else res.destroy();
       done();
       return;
     }
+    const isJson = /application\/json/i.test(req.headers['content-type'] ?? '');
+    if (endpoint.servedModelName && isJson) body = rewriteModel(body, endpoint.servedModelName);
     delete headers['transfer-encoding'];
     headers['content-length'] = String(body.length);
   }
 
   const client = target.protocol === 'https:' ? https : http;
-  const upstreamReq = client.request(target, {
-    method: req.method,
-    headers,
-    agent: target.protocol === 'https:' ? httpsAgent : httpAgent,
-  });
+  const agent = target.protocol === 'https:' ? httpsAgent : httpAgent;
 
-  // The client left (or the gateway gave up): stop the engine's work too.
-  res.once('close', () => {
-    if (!res.writableFinished) upstreamReq.destroy();
-  });
+  const send = (attempt: number): void => {
+    const upstreamReq = client.request(target, { method: req.method, headers, agent });
 
-  upstreamReq.once('response', (upstream) => {
-    res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, responseHeaders(upstream));
-    // Send headers now: a streaming answer's first chunk may take a while.
-    res.flushHeaders();
-    upstream.pipe(res);
-    upstream.once('error', () => res.destroy());
-    upstream.once('aborted', () => res.destroy());
-  });
+    // The client left (or the gateway gave up): stop the engine's work too.
+    const onClientClose = () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    };
+    res.once('close', onClientClose);
 
-  upstreamReq.once('error', (err) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    if (res.destroyed) return;
-    sendError(
-      res,
-      new HttpError(
-        502,
-        'server_error',
-        `engine unreachable: ${err.message}`,
-        'engine_unreachable',
-      ),
-    );
-  });
+    upstreamReq.once('response', (upstream) => {
+      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, responseHeaders(upstream));
+      // Send headers now: a streaming answer's first chunk may take a while.
+      res.flushHeaders();
+      upstream.pipe(res);
+      upstream.once('error', () => res.destroy());
+      upstream.once('aborted', () => res.destroy());
+    });
 
-  if (body !== undefined) upstreamReq.end(body);
-  else if (hasBody) req.pipe(upstreamReq);
-  else upstreamReq.end();
+    upstreamReq.once('error', (err: NodeJS.ErrnoException) => {
+      // An engine closes idle keep-alive connections on its own clock (uvicorn: 5 s); a
+      // request that raced that close was never read, so it is safe to send again on a new
+      // connection (the pattern Node's http docs give for `reusedSocket`).
+      if (
+        upstreamReq.reusedSocket &&
+        err.code === 'ECONNRESET' &&
+        attempt < MAX_STALE_SOCKET_RETRIES &&
+        !res.headersSent &&
+        !res.destroyed
+      ) {
+        res.off('close', onClientClose);
+        send(attempt + 1);
+        return;
+      }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (res.destroyed) return;
+      sendError(
+        res,
+        new HttpError(
+          502,
+          'server_error',
+          `engine unreachable: ${err.message}`,
+          'engine_unreachable',
+        ),
+      );
+    });
+
+    upstreamReq.end(body);
+  };
+  send(0);
 }

@@ -17,7 +17,7 @@ import { drizzle } from 'drizzle-orm/libsql';
 import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
-import { directTransport } from './proxy/transport.ts';
+import { nodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
 import { migrateLibsql } from './store/migrate.ts';
 import { loadOrCreateSigningJwk } from './store/settings.ts';
@@ -90,7 +90,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       config.nodeJwtTtlS,
     );
     const usage = createBatchingUsageSink(db, { maxBatch: 200, flushMs: 1000 });
-    const app = createApp({ db, config, signer, usage, transport: directTransport });
+    const app = createApp({ db, config, signer, usage, transport: nodeHttpTransport });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
     const address = await listen(server);

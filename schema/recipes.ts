@@ -150,7 +150,10 @@ export function parseRecipeOptions(recipe: RecipeName, raw: unknown): RecipeOpti
     const message = keys
       ? `unknown option ${keys} for recipe '${recipe}'`
       : `invalid option${path ? ` '${path}'` : ''} for recipe '${recipe}': ${issue?.message ?? 'invalid'}`;
-    return { ok: false, message, param: path ? `options.${path}` : 'options' };
+    const unknownKey =
+      issue?.code === 'unrecognized_keys' && issue.keys.length === 1 ? issue.keys[0] : undefined;
+    const paramPath = [path, unknownKey].filter(Boolean).join('.');
+    return { ok: false, message, param: paramPath ? `options.${paramPath}` : 'options' };
   }
   const options = result.data as Record<string, unknown>;
   const gpuCount = typeof options.gpus === 'number' ? options.gpus : DEFAULT_GPUS[recipe];

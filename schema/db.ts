@@ -107,8 +107,12 @@ export const deploymentInstances = sqliteTable(
 export const usageEvents = sqliteTable(
   'usage_events',
   {
-    // The request id (also sent to the client as x-request-id).
+    // The gateway's own request id (sent to the client as x-request-id, to the node as the
+    // JWT's jti); never one a client chose.
     id: text('id').primaryKey(),
+    // The id the client sent (x-client-request-id or x-request-id), kept for correlation
+    // only: several rows may share it.
+    clientRequestId: text('client_request_id'),
     keyId: text('key_id'),
     model: text('model'),
     endpoint: text('endpoint').notNull(),

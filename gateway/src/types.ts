@@ -26,7 +26,10 @@ export interface Signer {
 
 // One finished request, as written to usage_events.
 export interface UsageEvent {
+  // The gateway's request id; the row's key.
   id: string;
+  // The client's own request id, when it sent a sane one; never unique.
+  clientRequestId: string | null;
   keyId: string | null;
   model: string | null;
   endpoint: string;
@@ -78,7 +81,10 @@ export interface AuthenticatedKey {
 
 export interface AppEnv {
   Variables: {
+    // The gateway's own id for this request (never the client's).
     requestId: string;
+    // The id the client sent for correlation, when it was a sane token.
+    clientRequestId: string | undefined;
     apiKey: AuthenticatedKey;
   };
 }

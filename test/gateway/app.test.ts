@@ -202,13 +202,16 @@ describe('the app shell', () => {
     expect((await res.json<ErrorBody>()).error.code).toBe('database_unreachable');
   });
 
-  it('keeps a sane incoming x-request-id and replaces anything else', async () => {
-    const kept = await call('GET', '/healthz', { headers: { 'x-request-id': 'client-id_1.2:3' } });
-    expect(kept.headers.get('x-request-id')).toBe('client-id_1.2:3');
+  it('answers with its own x-request-id and echoes a sane client id as x-client-request-id', async () => {
+    for (const header of ['x-request-id', 'x-client-request-id']) {
+      const kept = await call('GET', '/healthz', { headers: { [header]: 'client-id_1.2:3' } });
+      expect(kept.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(kept.headers.get('x-client-request-id')).toBe('client-id_1.2:3');
+    }
     for (const bad of ['has space', 'x'.repeat(200), 'quote"d']) {
       const res = await call('GET', '/healthz', { headers: { 'x-request-id': bad } });
-      expect(res.headers.get('x-request-id')).not.toBe(bad);
       expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers.get('x-client-request-id')).toBeNull();
     }
   });
 

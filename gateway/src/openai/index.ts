@@ -11,7 +11,7 @@ import { forward, type OpenAIPath } from '../proxy/forward.ts';
 import { RoundRobin } from '../routing/choose.ts';
 import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
-import { UsageMeter } from '../usage/record.ts';
+import { UsageMeter } from '../usage/meter.ts';
 import {
   ChatBodySchema,
   CompletionBodySchema,
@@ -69,7 +69,13 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
     schema: z.ZodType<{ model: string; stream?: boolean | undefined }>,
   ): Promise<Response> {
     const key = c.var.apiKey;
-    const meter = new UsageMeter({ id: c.var.requestId, keyId: key.id, endpoint: path, now });
+    const meter = new UsageMeter({
+      id: c.var.requestId,
+      clientRequestId: c.var.clientRequestId,
+      keyId: key.id,
+      endpoint: path,
+      now,
+    });
     try {
       const body: Record<string, unknown> = parseBody(await c.req.text(), schema);
       const model = String(body.model);

@@ -1,7 +1,6 @@
 // The OpenAI sub-app against real parts: a migrated libSQL file, the real signer, the
 // direct transport, and fake engines that are real HTTP servers on 127.0.0.1. The gateway
 // itself is served over HTTP too, so client aborts are real connection closes.
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { eq } from 'drizzle-orm';
@@ -9,6 +8,7 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentInstances, deployments, nodes, usageEvents } from '../../../schema/db.ts';
 import { ApiError } from '../errors.ts';
+import { requestId } from '../middleware/request-id.ts';
 import { directTransport } from '../proxy/transport.ts';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
 import {
@@ -94,11 +94,9 @@ beforeAll(async () => {
   );
 
   const app = new Hono<AppEnv>();
-  // Stands in for the app's request-id and API-key middleware.
+  app.use('*', requestId());
+  // Stands in for the app's API-key middleware.
   app.use('*', async (c, next) => {
-    const requestId = randomUUID();
-    c.set('requestId', requestId);
-    c.header('x-request-id', requestId);
     const key = KEYS[c.req.header('authorization')?.replace(/^Bearer /, '') ?? ''];
     if (!key) return c.json({ error: 'no key' }, 401);
     c.set('apiKey', key);
@@ -217,6 +215,37 @@ describe('non-streaming', () => {
       ttftMs: null,
     });
     expect(row.latencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('keys each row by its own id whatever id the client sends, and keeps the client id apart', async () => {
+    const responses = [];
+    for (let i = 0; i < 3; i += 1) {
+      const res = await fetch(`${base}/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: 'Bearer sk-all',
+          'content-type': 'application/json',
+          'x-request-id': 'same-client-id',
+        },
+        body: JSON.stringify(chat('llama')),
+      });
+      expect(res.status).toBe(200);
+      // The gateway's own id comes back; the client's is echoed under its own name.
+      expect(res.headers.get('x-request-id')).not.toBe('same-client-id');
+      expect(res.headers.get('x-client-request-id')).toBe('same-client-id');
+      expect(lastReceived().headers['x-request-id']).toBe(res.headers.get('x-request-id'));
+      expect(lastReceived().claims?.jti).toBe(res.headers.get('x-request-id'));
+      responses.push(res);
+    }
+    const ids = new Set(responses.map((r) => r.headers.get('x-request-id')));
+    expect(ids.size).toBe(3);
+    for (const res of responses) await usageRow(res);
+    const rows = await temp.db
+      .select()
+      .from(usageEvents)
+      .where(eq(usageEvents.clientRequestId, 'same-client-id'));
+    expect(rows).toHaveLength(3);
+    for (const row of rows) expect(row.totalTokens).toBe(ENGINE_USAGE.total_tokens);
   });
 
   it('serves completions, and embeddings without a stream flag', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
 import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
 import type { Signer } from '../types.ts';
-import { UsageMeter } from '../usage/record.ts';
+import { UsageMeter } from '../usage/meter.ts';
 import { forward, type ForwardRequest } from './forward.ts';
 import { nodeHttpTransport } from './node-transport.ts';
 import { directTransport } from './transport.ts';

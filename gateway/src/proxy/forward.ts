@@ -15,7 +15,7 @@
 import { ApiError, badGateway, unavailable } from '../errors.ts';
 import type { Target } from '../routing/table.ts';
 import { isObject, parseObject, readError, readUsage, type JsonObject } from '../sse/inspect.ts';
-import type { UsageMeter } from '../usage/record.ts';
+import type { UsageMeter } from '../usage/meter.ts';
 import type { NodeTransport, Signer } from '../types.ts';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import { relaySse } from './relay.ts';

@@ -1,7 +1,7 @@
 // The relay on in-memory streams: what reaches the client and what the meter sees, for
 // engine output cut into chunks at arbitrary places.
 import { describe, expect, it } from 'vitest';
-import { UsageMeter } from '../usage/record.ts';
+import { UsageMeter } from '../usage/meter.ts';
 import { relaySse } from './relay.ts';
 import { UpstreamAbort } from './upstream.ts';
 

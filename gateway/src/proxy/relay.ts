@@ -4,7 +4,7 @@
 // block goes out exactly as received.
 import { inspectChunk, parseObject, readError } from '../sse/inspect.ts';
 import { DONE, SseParser, withData, type SseEvent } from '../sse/parser.ts';
-import type { UsageMeter } from '../usage/record.ts';
+import type { UsageMeter } from '../usage/meter.ts';
 import type { UpstreamAbort } from './upstream.ts';
 
 const encoder = new TextEncoder();

@@ -6,6 +6,7 @@ import { createBatchingUsageSink, createDirectUsageSink } from './sink.ts';
 
 const event = (id: string, extra: Partial<UsageEvent> = {}): UsageEvent => ({
   id,
+  clientRequestId: null,
   keyId: 'k1',
   model: 'm',
   endpoint: '/v1/chat/completions',

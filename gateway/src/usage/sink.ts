@@ -1,12 +1,13 @@
 // Writers of usage rows, off the request path. Rows are keyed by request id, and inserts
 // ignore an id already written, so a replayed batch or a reused client request id cannot
 // fail a whole batch.
+import { getTableColumns } from 'drizzle-orm';
 import { usageEvents } from '../../../schema/db.ts';
 import type { Db } from '../store/db.ts';
 import type { UsageEvent, UsageSink } from '../types.ts';
 
-// D1 allows 100 bound parameters per statement; usage_events has 16 columns.
-const ROWS_PER_STATEMENT = 6;
+// D1 allows 100 bound parameters per statement, one per column of each row.
+const ROWS_PER_STATEMENT = Math.floor(100 / Object.keys(getTableColumns(usageEvents)).length);
 // While the database is unreachable, at most this many events wait; older ones are dropped
 // (and counted) rather than growing memory without bound.
 export const MAX_BUFFERED_EVENTS = 10_000;

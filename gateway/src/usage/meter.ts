@@ -6,7 +6,10 @@ import type { UsageEvent } from '../types.ts';
 export type Outcome = UsageEvent['outcome'];
 
 export interface MeterInit {
+  // The gateway's request id.
   id: string;
+  // The client's own id, stored for correlation only.
+  clientRequestId?: string | undefined;
   keyId: string | null;
   endpoint: string;
   now: () => number;
@@ -75,6 +78,7 @@ export class UsageMeter {
     };
     return {
       id: this.#init.id,
+      clientRequestId: this.#init.clientRequestId ?? null,
       keyId: this.#init.keyId,
       model: this.model,
       endpoint: this.#init.endpoint,

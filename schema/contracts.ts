@@ -9,7 +9,7 @@ export const RECIPE_NAMES = ['vllm', 'sglang', 'ollama', 'llamacpp', 'sim', 'ext
 export const RecipeNameSchema = z.enum(RECIPE_NAMES);
 export type RecipeName = z.infer<typeof RecipeNameSchema>;
 
-// Lifecycle of one deployment instance on a node, as DESIGN.md names it.
+// Lifecycle of one deployment instance on a node (README.md, "Concepts").
 export const INSTANCE_STATES = [
   'pending',
   'pulling',

@@ -1,6 +1,7 @@
 // The Cloudflare host of the gateway: turns the Worker's bindings and secrets into the
-// app's dependencies (DESIGN.md, "The two hosts") and hands every request to the same
-// Hono app the Node host runs. Nothing else lives here: the app itself is host-agnostic.
+// app's dependencies (AppDeps in types.ts, which both hosts fill) and hands every request
+// to the same Hono app the Node host runs. Nothing else lives here: the app itself is
+// host-agnostic.
 import { drizzle } from 'drizzle-orm/d1';
 import type { Hono } from 'hono';
 import type { JWK } from 'jose';

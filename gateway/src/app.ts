@@ -14,12 +14,12 @@ import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { adminApp } from './admin/index.ts';
 import { apiKeyAuth, createApiKeyCache } from './auth/api-key.ts';
+import { nodeApiApp } from './control-plane/node-api.ts';
+import { createReconciler } from './control-plane/reconcile.ts';
 import { ApiError, notFound, unavailable, type ErrorType } from './errors.ts';
 import { zodIssueToError } from './lib/json-body.ts';
 import { bodyLimit } from './middleware/body-limit.ts';
 import { requestId } from './middleware/request-id.ts';
-import { nodeApiApp } from './nodes/index.ts';
-import { createReconciler } from './nodes/reconcile.ts';
 import { openaiApp } from './openai/index.ts';
 import type { AppDeps, AppEnv } from './types.ts';
 

@@ -1,7 +1,6 @@
 // /admin/v1/deployments: a model name served by an engine recipe with its options, a
 // placement (a pinned node or any node with room) and a replica count. Every change is
-// placed at once (nodes/reconcile.ts); nodes learn it from their next heartbeat.
-import { asc, eq } from 'drizzle-orm';
+// placed at once (control-plane/reconcile.ts); nodes learn it from their next heartbeat.
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
@@ -10,13 +9,21 @@ import {
   type DeploymentPlacement,
   type RecipeName,
 } from '../../../schema/contracts.ts';
-import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson, zodIssueToError } from '../lib/json-body.ts';
 import { toUnixSeconds } from '../lib/time.ts';
+import {
+  deleteDeploymentWithInstances,
+  findDeployment,
+  insertDeployment,
+  listDeployments,
+  updateDeployment,
+  type DeploymentRow,
+} from '../store/deployments.ts';
 import { instancesBy, type InstanceView } from '../store/instances.ts';
+import { findNodeGpus } from '../store/nodes.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 import { deploymentLogsApp } from './logs.ts';
@@ -54,8 +61,6 @@ const PatchDeploymentSchema = z
   })
   .strict();
 
-type DeploymentRow = typeof deployments.$inferSelect;
-
 function deploymentView(row: DeploymentRow, instances: InstanceView[]) {
   const parsed = parseRecipeOptions(row.recipe, row.options);
   return {
@@ -79,7 +84,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const { db } = deps;
 
   async function find(id: string): Promise<DeploymentRow> {
-    const [row] = await db.select().from(deployments).where(eq(deployments.id, id)).limit(1);
+    const row = await findDeployment(db, id);
     if (!row) throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
     return row;
   }
@@ -98,17 +103,13 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     if (!placement.success) throw zodIssueToError(placement.error, 'placement.');
     const nodeId = placement.data.node_id;
     if (nodeId !== undefined) {
-      const [node] = await db
-        .select({ gpus: nodes.gpus })
-        .from(nodes)
-        .where(eq(nodes.id, nodeId))
-        .limit(1);
-      if (!node) {
+      const gpus = await findNodeGpus(db, nodeId);
+      if (!gpus) {
         throw badRequest(`no node with id '${nodeId}'`, 'placement.node_id', 'node_not_found');
       }
-      if (node.gpus.length < options.gpus) {
+      if (gpus.length < options.gpus) {
         throw badRequest(
-          `node '${nodeId}' has ${node.gpus.length} GPU(s); this deployment needs ${options.gpus} per replica`,
+          `node '${nodeId}' has ${gpus.length} GPU(s); this deployment needs ${options.gpus} per replica`,
           'placement.node_id',
           'insufficient_gpus',
         );
@@ -122,7 +123,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     const { options, placement } = await validate(body.recipe, body.options, body.placement);
     const id = newId('dep');
     const at = now();
-    await db.insert(deployments).values({
+    await insertDeployment(db, {
       id,
       model: body.model,
       recipe: body.recipe,
@@ -138,7 +139,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
 
   app.get('/', async (c) => {
     const [rows, instances] = await Promise.all([
-      db.select().from(deployments).orderBy(asc(deployments.createdAt), asc(deployments.id)),
+      listDeployments(db),
       instancesBy(db, 'deployment'),
     ]);
     return c.json({
@@ -166,26 +167,19 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
       model !== current.model ||
       recipe !== current.recipe ||
       JSON.stringify(options) !== JSON.stringify(current.options);
-    const update = db
-      .update(deployments)
-      .set({
+    const updated = await updateDeployment(
+      db,
+      id,
+      {
         model,
         recipe,
         options,
         placement,
         replicas: body.replicas ?? current.replicas,
         updatedAt: now(),
-      })
-      .where(eq(deployments.id, id))
-      .returning({ id: deployments.id });
-    const [updated] = specChanged
-      ? (
-          await db.batch([
-            update,
-            db.delete(deploymentInstances).where(eq(deploymentInstances.deploymentId, id)),
-          ])
-        )[0]
-      : await update;
+      },
+      { dropInstances: specChanged },
+    );
     if (!updated) throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
     await replan(ctx);
     return c.json(await show(id));
@@ -193,11 +187,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
 
   app.delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const [, removed] = await db.batch([
-      db.delete(deploymentInstances).where(eq(deploymentInstances.deploymentId, id)),
-      db.delete(deployments).where(eq(deployments.id, id)).returning({ id: deployments.id }),
-    ]);
-    if (removed.length === 0) {
+    if (!(await deleteDeploymentWithInstances(db, id))) {
       throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
     }
     await replan(ctx);

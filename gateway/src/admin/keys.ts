@@ -1,19 +1,23 @@
 // /admin/v1/keys: create (the secret is in this one answer), list, read, change, revoke.
 // Revoking deletes the row; the key cache of this host is cleared at once and other hosts
 // drop the key within their cache TTL.
-import { desc, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { apiKeys } from '../../../schema/db.ts';
 import { displayPrefix, generateSecret, hashSecret } from '../auth/secrets.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson } from '../lib/json-body.ts';
 import { TimeInputSchema, toUnixSeconds, toUnixSecondsOrNull } from '../lib/time.ts';
+import {
+  deleteKey,
+  findKey,
+  insertKey,
+  listKeys,
+  updateKey,
+  type KeyRow,
+} from '../store/api-keys.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
-
-type KeyRow = typeof apiKeys.$inferSelect;
 
 export const MAX_KEY_MODELS = 256;
 
@@ -62,7 +66,7 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
 
   async function find(id: string): Promise<KeyRow> {
-    const [row] = await deps.db.select().from(apiKeys).where(eq(apiKeys.id, id)).limit(1);
+    const row = await findKey(deps.db, id);
     if (!row) throw notFound(`no API key with id '${id}'`, 'api_key_not_found', 'id');
     return row;
   }
@@ -77,24 +81,20 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     const body = await readJson(c, CreateKeySchema);
     checkExpiry(body.expires_at);
     const secret = generateSecret('apiKey');
-    const [row] = await deps.db
-      .insert(apiKeys)
-      .values({
-        id: newId('key'),
-        name: body.name,
-        keyHash: await hashSecret(secret),
-        prefix: displayPrefix(secret),
-        models: unique(body.models),
-        expiresAt: body.expires_at ?? null,
-        createdAt: now(),
-      })
-      .returning();
-    if (!row) throw new Error('insert returned no row');
+    const row = await insertKey(deps.db, {
+      id: newId('key'),
+      name: body.name,
+      keyHash: await hashSecret(secret),
+      prefix: displayPrefix(secret),
+      models: unique(body.models),
+      expiresAt: body.expires_at ?? null,
+      createdAt: now(),
+    });
     return c.json({ ...keyView(row), key: secret }, 201);
   });
 
   app.get('/', async (c) => {
-    const rows = await deps.db.select().from(apiKeys).orderBy(desc(apiKeys.createdAt));
+    const rows = await listKeys(deps.db);
     return c.json({ object: 'list', data: rows.map(keyView) });
   });
 
@@ -110,7 +110,7 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     if (body.expires_at !== undefined) changes.expiresAt = body.expires_at;
     if (body.disabled !== undefined) changes.disabled = body.disabled;
     if (Object.keys(changes).length === 0) return c.json(keyView(await find(id)));
-    const [row] = await deps.db.update(apiKeys).set(changes).where(eq(apiKeys.id, id)).returning();
+    const row = await updateKey(deps.db, id, changes);
     if (!row) throw notFound(`no API key with id '${id}'`, 'api_key_not_found', 'id');
     ctx.keyCache.clear();
     return c.json(keyView(row));
@@ -118,11 +118,8 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
 
   app.delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const [row] = await deps.db
-      .delete(apiKeys)
-      .where(eq(apiKeys.id, id))
-      .returning({ id: apiKeys.id });
-    if (!row) throw notFound(`no API key with id '${id}'`, 'api_key_not_found', 'id');
+    if (!(await deleteKey(deps.db, id)))
+      throw notFound(`no API key with id '${id}'`, 'api_key_not_found', 'id');
     ctx.keyCache.clear();
     return c.json({ id, object: 'api_key' as const, deleted: true });
   });

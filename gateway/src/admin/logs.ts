@@ -1,13 +1,12 @@
 // GET /admin/v1/deployments/{id}/logs?tail=N&replica=K: the engine's last lines, read from
 // the node that runs that replica (GET /fleetgate/v1/instances/{id}/logs on its data-plane
 // address, with a JWT for that node and instance, like any forwarded request).
-import { and, asc, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
+import { isOnline } from '../control-plane/liveness.ts';
 import { ApiError, badGateway, notFound, unavailable } from '../errors.ts';
 import { zodIssueToError } from '../lib/json-body.ts';
-import { isOnline } from '../nodes/scheduler.ts';
+import { findPlacedInstance } from '../store/instances.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
 export const DEFAULT_LOG_TAIL = 100;
@@ -37,27 +36,7 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
     if (!query.success) throw zodIssueToError(query.error);
     const { tail, replica } = query.data;
 
-    const rows = await deps.db
-      .select({
-        instanceId: deploymentInstances.id,
-        replica: deploymentInstances.replica,
-        model: deployments.model,
-        nodeId: nodes.id,
-        advertiseUrl: nodes.advertiseUrl,
-        gpus: nodes.gpus,
-        lastHeartbeatAt: nodes.lastHeartbeatAt,
-      })
-      .from(deployments)
-      .leftJoin(deploymentInstances, eq(deploymentInstances.deploymentId, deployments.id))
-      .leftJoin(nodes, eq(nodes.id, deploymentInstances.nodeId))
-      .where(
-        replica === undefined
-          ? eq(deployments.id, id)
-          : and(eq(deployments.id, id), eq(deploymentInstances.replica, replica)),
-      )
-      .orderBy(asc(deploymentInstances.replica))
-      .limit(1);
-    const [row] = rows;
+    const row = await findPlacedInstance(deps.db, id, replica);
     if (!row) {
       if (replica === undefined) {
         throw notFound(`no deployment with id '${id}'`, 'deployment_not_found', 'id');
@@ -72,8 +51,7 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
     if (instanceId === null || nodeId === null || advertiseUrl === null) {
       throw unavailable(`deployment '${id}' has no instance placed on a node yet`, 'no_instance');
     }
-    const node = { id: nodeId, gpuCount: 0, lastHeartbeatAt: row.lastHeartbeatAt };
-    if (!isOnline(node, now(), deps.config.heartbeatIntervalS)) {
+    if (!isOnline(row, now(), deps.config.heartbeatIntervalS)) {
       throw unavailable(`node '${nodeId}' is offline; its logs cannot be read`, 'node_offline');
     }
 

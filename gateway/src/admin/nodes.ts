@@ -1,17 +1,14 @@
 // /admin/v1/nodes: the registered GPU machines, whether they are online (a heartbeat in
 // the last 3 intervals), their GPUs, last reported load and the instances they run.
-import { asc, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
-import { deploymentInstances, nodes } from '../../../schema/db.ts';
+import { isOnline } from '../control-plane/liveness.ts';
 import { notFound } from '../errors.ts';
 import { toUnixSeconds, toUnixSecondsOrNull } from '../lib/time.ts';
-import { isOnline } from '../nodes/scheduler.ts';
 import { instancesBy, type InstanceView } from '../store/instances.ts';
+import { deleteNodeWithInstances, findNode, listNodes, type NodeRow } from '../store/nodes.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 import { replan } from './replan.ts';
-
-type NodeRow = typeof nodes.$inferSelect;
 
 export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -19,11 +16,7 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const { heartbeatIntervalS } = deps.config;
 
   function nodeView(row: NodeRow, instances: InstanceView[]) {
-    const online = isOnline(
-      { id: row.id, gpuCount: row.gpus.length, lastHeartbeatAt: row.lastHeartbeatAt },
-      now(),
-      heartbeatIntervalS,
-    );
+    const online = isOnline(row, now(), heartbeatIntervalS);
     return {
       id: row.id,
       object: 'node' as const,
@@ -40,10 +33,7 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   }
 
   app.get('/', async (c) => {
-    const [rows, instances] = await Promise.all([
-      deps.db.select().from(nodes).orderBy(asc(nodes.createdAt), asc(nodes.id)),
-      instancesBy(deps.db, 'node'),
-    ]);
+    const [rows, instances] = await Promise.all([listNodes(deps.db), instancesBy(deps.db, 'node')]);
     return c.json({
       object: 'list',
       data: rows.map((r) => nodeView(r, instances.get(r.id) ?? [])),
@@ -52,23 +42,20 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
 
   app.get('/:id', async (c) => {
     const id = c.req.param('id');
-    const [[row], instances] = await Promise.all([
-      deps.db.select().from(nodes).where(eq(nodes.id, id)).limit(1),
+    const [row, instances] = await Promise.all([
+      findNode(deps.db, id),
       instancesBy(deps.db, 'node', id),
     ]);
     if (!row) throw notFound(`no node with id '${id}'`, 'node_not_found', 'id');
     return c.json(nodeView(row, instances.get(id) ?? []));
   });
 
-  // Removes the node and its instances (explicitly: SQLite foreign keys may be off); its
-  // secret stops working at once, and unpinned replicas are placed elsewhere.
+  // Removes the node and its instances; its secret stops working at once, and unpinned
+  // replicas are placed elsewhere.
   app.delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const [, removed] = await deps.db.batch([
-      deps.db.delete(deploymentInstances).where(eq(deploymentInstances.nodeId, id)),
-      deps.db.delete(nodes).where(eq(nodes.id, id)).returning({ id: nodes.id }),
-    ]);
-    if (removed.length === 0) throw notFound(`no node with id '${id}'`, 'node_not_found', 'id');
+    if (!(await deleteNodeWithInstances(deps.db, id)))
+      throw notFound(`no node with id '${id}'`, 'node_not_found', 'id');
     await replan(ctx);
     return c.json({ id, object: 'node' as const, deleted: true });
   });

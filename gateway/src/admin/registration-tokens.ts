@@ -1,14 +1,18 @@
 // /admin/v1/registration-tokens: what a GPU machine presents once to join the fleet
 // (POST /node/v1/register). Short-lived and counted; the secret is shown only on creation.
-import { desc, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { registrationTokens } from '../../../schema/db.ts';
 import { displayPrefix, generateSecret, hashSecret } from '../auth/secrets.ts';
 import { notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson } from '../lib/json-body.ts';
 import { toUnixSeconds } from '../lib/time.ts';
+import {
+  deleteToken,
+  insertToken,
+  listTokens,
+  type TokenRow,
+} from '../store/registration-tokens.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
 export const DEFAULT_TOKEN_TTL_S = 3600;
@@ -21,8 +25,6 @@ const CreateTokenSchema = z
     uses: z.number().int().min(1).max(10_000).nullish(),
   })
   .strict();
-
-type TokenRow = typeof registrationTokens.$inferSelect;
 
 function tokenView(row: TokenRow) {
   return {
@@ -45,37 +47,27 @@ export function registrationTokensApp(deps: AppDeps): Hono<AppEnv> {
     const body = await readJson(c, CreateTokenSchema);
     const secret = generateSecret('registrationToken');
     const at = now();
-    const [row] = await deps.db
-      .insert(registrationTokens)
-      .values({
-        id: newId('rt'),
-        name: body.name ?? null,
-        tokenHash: await hashSecret(secret),
-        prefix: displayPrefix(secret),
-        expiresAt: at + (body.ttl_s ?? DEFAULT_TOKEN_TTL_S) * 1000,
-        maxUses: body.uses ?? 1,
-        createdAt: at,
-      })
-      .returning();
-    if (!row) throw new Error('insert returned no row');
+    const row = await insertToken(deps.db, {
+      id: newId('rt'),
+      name: body.name ?? null,
+      tokenHash: await hashSecret(secret),
+      prefix: displayPrefix(secret),
+      expiresAt: at + (body.ttl_s ?? DEFAULT_TOKEN_TTL_S) * 1000,
+      maxUses: body.uses ?? 1,
+      createdAt: at,
+    });
     return c.json({ ...tokenView(row), token: secret }, 201);
   });
 
   app.get('/', async (c) => {
-    const rows = await deps.db
-      .select()
-      .from(registrationTokens)
-      .orderBy(desc(registrationTokens.createdAt));
+    const rows = await listTokens(deps.db);
     return c.json({ object: 'list', data: rows.map(tokenView) });
   });
 
   app.delete('/:id', async (c) => {
     const id = c.req.param('id');
-    const [row] = await deps.db
-      .delete(registrationTokens)
-      .where(eq(registrationTokens.id, id))
-      .returning({ id: registrationTokens.id });
-    if (!row) throw notFound(`no registration token with id '${id}'`, 'token_not_found', 'id');
+    if (!(await deleteToken(deps.db, id)))
+      throw notFound(`no registration token with id '${id}'`, 'token_not_found', 'id');
     return c.json({ id, object: 'registration_token' as const, deleted: true });
   });
 

@@ -1,24 +1,16 @@
 // /admin/v1/usage: request counts, tokens and latencies over a time window, in total or
 // grouped by key, model, node or UTC day; /admin/v1/usage/events: the latest raw rows.
-import { and, count, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { usageEvents } from '../../../schema/db.ts';
 import { badRequest } from '../errors.ts';
 import { zodIssueToError } from '../lib/json-body.ts';
 import { TimeInputSchema, toUnixSeconds } from '../lib/time.ts';
+import { listUsageEvents, summarizeUsage } from '../store/usage.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 export const DEFAULT_EVENTS_LIMIT = 100;
 export const MAX_EVENTS_LIMIT = 1000;
-
-const GROUPS = {
-  key: usageEvents.keyId,
-  model: usageEvents.model,
-  node: usageEvents.nodeId,
-  day: sql<string>`strftime('%Y-%m-%d', ${usageEvents.createdAt} / 1000, 'unixepoch')`,
-} as const;
 
 const WindowSchema = z.object({
   from: TimeInputSchema.optional(),
@@ -34,10 +26,6 @@ const EventsQuerySchema = WindowSchema.extend({
   key_id: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(256).optional(),
 });
-
-// Failed requests: refused by the gateway or failed upstream. A client that hung up is
-// not counted as an error (it is still charged for what was generated).
-const FAILED = ['error', 'upstream_error'];
 
 function window(from: number | undefined, to: number | undefined, now: number) {
   const end = to ?? now;
@@ -55,21 +43,7 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
     if (!query.success) throw zodIssueToError(query.error);
     const { group_by: groupBy } = query.data;
     const { start, end } = window(query.data.from, query.data.to, now());
-    const group: SQL<string | null> = groupBy ? sql`${GROUPS[groupBy]}` : sql`null`;
-    const query$ = deps.db
-      .select({
-        group,
-        requests: count(),
-        errors: sql<number>`coalesce(sum(case when ${inArray(usageEvents.outcome, FAILED)} then 1 else 0 end), 0)`,
-        prompt_tokens: sql<number>`coalesce(sum(${usageEvents.promptTokens}), 0)`,
-        completion_tokens: sql<number>`coalesce(sum(${usageEvents.completionTokens}), 0)`,
-        total_tokens: sql<number>`coalesce(sum(${usageEvents.totalTokens}), 0)`,
-        avg_latency_ms: sql<number | null>`round(avg(${usageEvents.latencyMs}), 1)`,
-        avg_ttft_ms: sql<number | null>`round(avg(${usageEvents.ttftMs}), 1)`,
-      })
-      .from(usageEvents)
-      .where(and(gte(usageEvents.createdAt, start), lte(usageEvents.createdAt, end)));
-    const rows = groupBy ? await query$.groupBy(group).orderBy(group) : await query$;
+    const rows = await summarizeUsage(deps.db, { start, end, groupBy });
     return c.json({
       object: 'list',
       from: toUnixSeconds(start),
@@ -84,19 +58,13 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
     if (!query.success) throw zodIssueToError(query.error);
     const q = query.data;
     const { start, end } = window(q.from, q.to, now());
-    const rows = await deps.db
-      .select()
-      .from(usageEvents)
-      .where(
-        and(
-          gte(usageEvents.createdAt, start),
-          lte(usageEvents.createdAt, end),
-          q.key_id === undefined ? undefined : eq(usageEvents.keyId, q.key_id),
-          q.model === undefined ? undefined : eq(usageEvents.model, q.model),
-        ),
-      )
-      .orderBy(desc(usageEvents.createdAt), desc(usageEvents.id))
-      .limit(q.limit);
+    const rows = await listUsageEvents(deps.db, {
+      start,
+      end,
+      limit: q.limit,
+      keyId: q.key_id,
+      model: q.model,
+    });
     return c.json({
       object: 'list',
       data: rows.map((r) => ({

@@ -2,12 +2,9 @@
 // One query loads all of it (deployed names included, so an unknown model can be told
 // from a known one with nothing ready), and each app instance caches it for
 // config.cacheTtlMs, so a request costs at most one database round trip on a cache miss.
-import { and, asc, eq, gte } from 'drizzle-orm';
-import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
+import { offlineAfterMs } from '../control-plane/liveness.ts';
 import type { Db } from '../store/db.ts';
-
-// A node silent for this many heartbeat intervals is offline (DESIGN.md).
-export const OFFLINE_AFTER_INTERVALS = 3;
+import { selectRoutes } from '../store/deployments.ts';
 
 export interface Target {
   instanceId: string;
@@ -30,29 +27,7 @@ export async function loadRoutingTable(
   db: Db,
   opts: { now: number; heartbeatIntervalS: number },
 ): Promise<RoutingTable> {
-  const onlineSince = opts.now - OFFLINE_AFTER_INTERVALS * opts.heartbeatIntervalS * 1000;
-  const rows = await db
-    .select({
-      model: deployments.model,
-      createdAt: deployments.createdAt,
-      deploymentId: deployments.id,
-      instanceId: deploymentInstances.id,
-      nodeId: nodes.id,
-      advertiseUrl: nodes.advertiseUrl,
-    })
-    .from(deployments)
-    .leftJoin(
-      deploymentInstances,
-      and(
-        eq(deploymentInstances.deploymentId, deployments.id),
-        eq(deploymentInstances.state, 'ready'),
-      ),
-    )
-    .leftJoin(
-      nodes,
-      and(eq(nodes.id, deploymentInstances.nodeId), gte(nodes.lastHeartbeatAt, onlineSince)),
-    )
-    .orderBy(asc(deployments.model), asc(deploymentInstances.id));
+  const rows = await selectRoutes(db, opts);
 
   const table = new Map<string, ModelRoutes>();
   for (const row of rows) {
@@ -88,7 +63,7 @@ export function createRoutingCache(
   let loading: Promise<RoutingTable> | undefined;
   // When a reload fails, a table this young is still served (nodes that died meanwhile
   // are caught by the proxy's retry); older than this, the error reaches the client.
-  const maxStaleMs = OFFLINE_AFTER_INTERVALS * opts.heartbeatIntervalS * 1000;
+  const maxStaleMs = offlineAfterMs(opts.heartbeatIntervalS);
 
   const load = async (): Promise<RoutingTable> => {
     const now = opts.now();

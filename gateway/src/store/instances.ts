@@ -1,6 +1,7 @@
-// Deployment instances as the admin API shows them (inside deployments and nodes).
-import { asc, eq } from 'drizzle-orm';
-import { deploymentInstances, deployments } from '../../../schema/db.ts';
+// Queries on the deployment_instances table: instances as the admin API shows them (inside
+// deployments and nodes), what a node is told to run, and where a replica runs.
+import { and, asc, eq } from 'drizzle-orm';
+import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { toUnixSeconds } from '../lib/time.ts';
 import type { Db } from './db.ts';
 
@@ -75,4 +76,47 @@ export async function instancesBy(
     list.push(view(row));
   }
   return grouped;
+}
+
+// The instances assigned to a node, with their deployment's engine spec (what the node is
+// told to run, in a stable order).
+export function instancesAssignedTo(db: Db, nodeId: string) {
+  return db
+    .select({
+      instanceId: deploymentInstances.id,
+      deploymentId: deployments.id,
+      model: deployments.model,
+      recipe: deployments.recipe,
+      options: deployments.options,
+    })
+    .from(deploymentInstances)
+    .innerJoin(deployments, eq(deployments.id, deploymentInstances.deploymentId))
+    .where(eq(deploymentInstances.nodeId, nodeId))
+    .orderBy(deploymentInstances.id);
+}
+
+// A deployment's instance (the given replica, else the lowest) with the node it is on.
+// Undefined when the deployment (or that replica) does not exist; the instance and node
+// fields are null when the deployment exists with no instance placed.
+export async function findPlacedInstance(db: Db, deploymentId: string, replica?: number) {
+  const [row] = await db
+    .select({
+      instanceId: deploymentInstances.id,
+      replica: deploymentInstances.replica,
+      model: deployments.model,
+      nodeId: nodes.id,
+      advertiseUrl: nodes.advertiseUrl,
+      lastHeartbeatAt: nodes.lastHeartbeatAt,
+    })
+    .from(deployments)
+    .leftJoin(deploymentInstances, eq(deploymentInstances.deploymentId, deployments.id))
+    .leftJoin(nodes, eq(nodes.id, deploymentInstances.nodeId))
+    .where(
+      replica === undefined
+        ? eq(deployments.id, deploymentId)
+        : and(eq(deployments.id, deploymentId), eq(deploymentInstances.replica, replica)),
+    )
+    .orderBy(asc(deploymentInstances.replica))
+    .limit(1);
+  return row;
 }

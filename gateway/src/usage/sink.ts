@@ -1,26 +1,11 @@
-// Writers of usage rows, off the request path. Rows are keyed by request id, and inserts
-// ignore an id already written, so a replayed batch or a reused client request id cannot
-// fail a whole batch.
-import { getTableColumns } from 'drizzle-orm';
-import { usageEvents } from '../../../schema/db.ts';
+// Writers of usage rows, off the request path (the rows themselves: store/usage.ts).
 import type { Db } from '../store/db.ts';
+import { insertUsageEvents as insertEvents } from '../store/usage.ts';
 import type { UsageEvent, UsageSink } from '../types.ts';
 
-// D1 allows 100 bound parameters per statement, one per column of each row.
-const ROWS_PER_STATEMENT = Math.floor(100 / Object.keys(getTableColumns(usageEvents)).length);
 // While the database is unreachable, at most this many events wait; older ones are dropped
 // (and counted) rather than growing memory without bound.
 export const MAX_BUFFERED_EVENTS = 10_000;
-
-async function insertEvents(db: Db, events: readonly UsageEvent[]): Promise<void> {
-  const statements = [];
-  for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
-    const rows = events.slice(i, i + ROWS_PER_STATEMENT);
-    statements.push(db.insert(usageEvents).values(rows).onConflictDoNothing());
-  }
-  const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
-}
 
 export interface BatchingUsageSink extends UsageSink {
   // Events waiting to be written.

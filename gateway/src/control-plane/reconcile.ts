@@ -1,48 +1,20 @@
 // Applies the placement rules (scheduler.ts) to the database: loads deployments, nodes and
-// instances in one batch, plans, and writes the changes in one batch. Runs after every
+// instances, plans, and writes the changes (store/placement.ts). Runs after every
 // deployment or node change and, throttled, on heartbeats. Within one process runs are
 // serialized; across hosts, inserts ignore a replica another host placed first (unique
 // deployment/replica index), so concurrent runs cannot double-place a replica.
-import { inArray } from 'drizzle-orm';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
-import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
-import { newId } from '../lib/ids.ts';
 import type { Db } from '../store/db.ts';
+import { loadPlacementState, writePlacement } from '../store/placement.ts';
 import { planPlacement, type Plan } from './scheduler.ts';
-
-// D1 binds at most 100 parameters per statement.
-const IDS_PER_DELETE = 90;
 
 export async function reconcilePlacement(
   db: Db,
   opts: { now: number; heartbeatIntervalS: number },
 ): Promise<Plan> {
-  const [deps, nodeRows, instances] = await db.batch([
-    db
-      .select({
-        id: deployments.id,
-        recipe: deployments.recipe,
-        options: deployments.options,
-        placement: deployments.placement,
-        replicas: deployments.replicas,
-        createdAt: deployments.createdAt,
-      })
-      .from(deployments),
-    db
-      .select({ id: nodes.id, gpus: nodes.gpus, lastHeartbeatAt: nodes.lastHeartbeatAt })
-      .from(nodes),
-    db
-      .select({
-        id: deploymentInstances.id,
-        deploymentId: deploymentInstances.deploymentId,
-        nodeId: deploymentInstances.nodeId,
-        replica: deploymentInstances.replica,
-      })
-      .from(deploymentInstances),
-  ]);
-
+  const state = await loadPlacementState(db);
   const plan = planPlacement({
-    deployments: deps
+    deployments: state.deployments
       .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
       .map((d) => {
         const parsed = parseRecipeOptions(d.recipe, d.options);
@@ -55,39 +27,20 @@ export async function reconcilePlacement(
           nodeId: d.placement.node_id ?? null,
         };
       }),
-    nodes: nodeRows.map((n) => ({
+    nodes: state.nodes.map((n) => ({
       id: n.id,
       gpuCount: n.gpus.length,
       lastHeartbeatAt: n.lastHeartbeatAt,
     })),
-    instances,
+    instances: state.instances,
     now: opts.now,
     heartbeatIntervalS: opts.heartbeatIntervalS,
   });
-
-  const statements = [];
-  const removed = plan.remove.map((r) => r.instanceId);
-  for (let i = 0; i < removed.length; i += IDS_PER_DELETE) {
-    const ids = removed.slice(i, i + IDS_PER_DELETE);
-    statements.push(db.delete(deploymentInstances).where(inArray(deploymentInstances.id, ids)));
-  }
-  for (const c of plan.create) {
-    statements.push(
-      db
-        .insert(deploymentInstances)
-        .values({
-          id: newId('inst'),
-          deploymentId: c.deploymentId,
-          nodeId: c.nodeId,
-          replica: c.replica,
-          state: 'pending',
-          updatedAt: opts.now,
-        })
-        .onConflictDoNothing(),
-    );
-  }
-  const [first, ...rest] = statements;
-  if (first) await db.batch([first, ...rest]);
+  await writePlacement(
+    db,
+    { removeIds: plan.remove.map((r) => r.instanceId), create: plan.create },
+    opts.now,
+  );
   return plan;
 }
 

@@ -1,18 +1,18 @@
 // Placement: which node runs which replica of each deployment. Pure (no I/O) so every rule
-// is unit-tested; nodes/reconcile.ts loads the state, runs this and writes the plan.
+// is unit-tested; reconcile.ts loads the state, runs this and writes the plan.
 //
 // Rules, in order:
 // - an instance stays where it is while its node exists, its deployment still wants that
 //   replica, and a pinned deployment is pinned to that node;
-// - a replica whose node has been silent for MOVE_AFTER_INTERVALS heartbeats moves to an
-//   online node with room, if there is one (a node that is merely late keeps its work);
+// - a replica whose node has been silent for MOVE_AFTER_INTERVALS heartbeats (liveness.ts)
+//   moves to an online node with room, if there is one (a node that is merely late keeps
+//   its work);
 // - a missing replica goes to the pinned node (online or not: the operator chose it, and
 //   the node reports why it cannot run it), or else to the online node with enough free
 //   GPUs that runs the fewest instances, preferring nodes without a replica of the same
 //   deployment; with no such node it stays unplaced until one appears.
 
-export const OFFLINE_AFTER_INTERVALS = 3;
-export const MOVE_AFTER_INTERVALS = 10;
+import { isOnline, isStranded } from './liveness.ts';
 
 export interface PlacementDeployment {
   id: string;
@@ -52,20 +52,6 @@ export interface PlacementInput {
   instances: readonly PlacementInstance[];
   now: number;
   heartbeatIntervalS: number;
-}
-
-export function isOnline(node: PlacementNode, now: number, heartbeatIntervalS: number): boolean {
-  return (
-    node.lastHeartbeatAt !== null &&
-    now - node.lastHeartbeatAt <= OFFLINE_AFTER_INTERVALS * heartbeatIntervalS * 1000
-  );
-}
-
-function isStranded(node: PlacementNode, now: number, heartbeatIntervalS: number): boolean {
-  return (
-    node.lastHeartbeatAt === null ||
-    now - node.lastHeartbeatAt > MOVE_AFTER_INTERVALS * heartbeatIntervalS * 1000
-  );
 }
 
 interface Load {

@@ -1,7 +1,6 @@
 // The node API (/node/v1): GPU machines register with a registration token, then
 // heartbeat with their node secret and get back the instances they should run. Pull-based,
 // so nodes behind NAT need no inbound connection for the control plane.
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { Hono } from 'hono';
 import {
   DAEMON_PROTOCOL_VERSION,
@@ -13,15 +12,22 @@ import {
   type InstanceStatus,
   type RegisterResponse,
 } from '../../../schema/contracts.ts';
-import { deploymentInstances, deployments, nodes, registrationTokens } from '../../../schema/db.ts';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
 import { bearerToken, generateSecret, hashSecret, looksLike } from '../auth/secrets.ts';
 import { badRequest, conflict, unauthorized } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson } from '../lib/json-body.ts';
+import { instancesAssignedTo } from '../store/instances.ts';
+import {
+  findNodeBySecretHash,
+  findNodeIdByName,
+  insertNode,
+  recordHeartbeat,
+} from '../store/nodes.ts';
+import { findTokenByHash, takeTokenUse } from '../store/registration-tokens.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
+import { isOnline } from './liveness.ts';
 import type { Reconciler } from './reconcile.ts';
-import { isOnline } from './scheduler.ts';
 
 function credential(header: string | undefined, what: string): string {
   const token = bearerToken(header);
@@ -66,12 +72,7 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
         'invalid_registration_token',
       );
     }
-    const tokenHash = await hashSecret(token);
-    const [found] = await db
-      .select()
-      .from(registrationTokens)
-      .where(eq(registrationTokens.tokenHash, tokenHash))
-      .limit(1);
+    const found = await findTokenByHash(db, await hashSecret(token));
     const at = now();
     if (!found) {
       throw unauthorized(
@@ -99,36 +100,19 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
         'unsupported_protocol_version',
       );
     }
-    const [sameName] = await db
-      .select({ id: nodes.id })
-      .from(nodes)
-      .where(eq(nodes.name, body.name))
-      .limit(1);
-    if (sameName) {
+    const sameName = await findNodeIdByName(db, body.name);
+    if (sameName !== undefined) {
       throw conflict(
-        `a node named '${body.name}' is already registered (${sameName.id}); remove it with DELETE /admin/v1/nodes/${sameName.id} or choose another name`,
+        `a node named '${body.name}' is already registered (${sameName}); remove it with DELETE /admin/v1/nodes/${sameName} or choose another name`,
         'node_name_taken',
       );
     }
-    // One statement takes a use only while one is left (and the token is still valid), so
-    // concurrent registrations cannot both take the last use.
-    const [taken] = await db
-      .update(registrationTokens)
-      .set({ uses: sql`${registrationTokens.uses} + 1` })
-      .where(
-        and(
-          eq(registrationTokens.id, found.id),
-          lt(registrationTokens.uses, registrationTokens.maxUses),
-          gt(registrationTokens.expiresAt, at),
-        ),
-      )
-      .returning({ id: registrationTokens.id });
-    if (!taken) {
+    if (!(await takeTokenUse(db, found.id, at))) {
       throw unauthorized('registration token is used up', 'registration_token_used_up');
     }
     const secret = generateSecret('nodeSecret');
     const nodeId = newId('node');
-    await db.insert(nodes).values({
+    await insertNode(db, {
       id: nodeId,
       name: body.name,
       advertiseUrl: body.advertise_url,
@@ -158,11 +142,7 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
         'invalid_node_secret',
       );
     }
-    const [node] = await db
-      .select({ id: nodes.id, gpus: nodes.gpus, lastHeartbeatAt: nodes.lastHeartbeatAt })
-      .from(nodes)
-      .where(eq(nodes.secretHash, await hashSecret(secret)))
-      .limit(1);
+    const node = await findNodeBySecretHash(db, await hashSecret(secret));
     if (!node) {
       throw unauthorized(
         'unknown node secret: the node was removed or never registered; register it again',
@@ -171,44 +151,30 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
     }
     const body = await readJson(c, HeartbeatRequestSchema);
     const at = now();
-    const wasOnline = isOnline(
-      { id: node.id, gpuCount: 0, lastHeartbeatAt: node.lastHeartbeatAt },
-      at,
-      heartbeatIntervalS,
-    );
+    const wasOnline = isOnline(node, at, heartbeatIntervalS);
     const gpuCountChanged = node.gpus.length !== body.gpus.length;
 
-    const updates = [
-      db
-        .update(nodes)
-        .set({
-          lastHeartbeatAt: at,
-          daemonVersion: body.daemon_version,
-          gpus: body.gpus,
-          stats: {
-            in_flight: body.in_flight,
-            queued: body.queued,
-            free_gpu_indices: body.free_gpu_indices,
-          },
-        })
-        .where(eq(nodes.id, node.id)),
-      // Only instances assigned to this node: a node cannot report on another's.
-      ...body.instances.map((s) =>
-        db
-          .update(deploymentInstances)
-          .set({
-            state: s.state,
-            detail: detailOf(s),
-            gpuIndices: s.gpu_indices,
-            metrics: metricsOf(s),
-            updatedAt: at,
-          })
-          .where(
-            and(eq(deploymentInstances.id, s.instance_id), eq(deploymentInstances.nodeId, node.id)),
-          ),
-      ),
-    ] as const;
-    await db.batch(updates);
+    await recordHeartbeat(
+      db,
+      node.id,
+      {
+        at,
+        daemonVersion: body.daemon_version,
+        gpus: body.gpus,
+        stats: {
+          in_flight: body.in_flight,
+          queued: body.queued,
+          free_gpu_indices: body.free_gpu_indices,
+        },
+      },
+      body.instances.map((s) => ({
+        instanceId: s.instance_id,
+        state: s.state,
+        detail: detailOf(s),
+        gpuIndices: s.gpu_indices,
+        metrics: metricsOf(s),
+      })),
+    );
 
     // A node that just came (back) online, or whose GPUs changed, may change placement at
     // once; otherwise placement is re-checked at most once per interval.
@@ -222,32 +188,9 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
       await reconciler.runIfDue();
     }
 
-    const rows = await db
-      .select({
-        instanceId: deploymentInstances.id,
-        deploymentId: deployments.id,
-        model: deployments.model,
-        recipe: deployments.recipe,
-        options: deployments.options,
-      })
-      .from(deploymentInstances)
-      .innerJoin(deployments, eq(deployments.id, deploymentInstances.deploymentId))
-      .where(eq(deploymentInstances.nodeId, node.id))
-      .orderBy(deploymentInstances.id);
-    const desired: DesiredInstance[] = rows.map((r) => {
-      const parsed = parseRecipeOptions(r.recipe, r.options);
-      return {
-        instance_id: r.instanceId,
-        deployment_id: r.deploymentId,
-        model: r.model,
-        recipe: r.recipe,
-        options: r.options,
-        gpus: parsed.ok ? parsed.gpus : 0,
-      };
-    });
     const answer: HeartbeatResponse = {
       node_id: node.id,
-      desired,
+      desired: desiredOf(await instancesAssignedTo(db, node.id)),
       heartbeat_interval_s: heartbeatIntervalS,
       jwks: deps.signer.jwks(),
     };
@@ -268,4 +211,18 @@ function metricsOf(
     if (typeof value === 'number') metrics[name] = value;
   }
   return metrics;
+}
+
+function desiredOf(rows: Awaited<ReturnType<typeof instancesAssignedTo>>): DesiredInstance[] {
+  return rows.map((r) => {
+    const parsed = parseRecipeOptions(r.recipe, r.options);
+    return {
+      instance_id: r.instanceId,
+      deployment_id: r.deploymentId,
+      model: r.model,
+      recipe: r.recipe,
+      options: r.options,
+      gpus: parsed.ok ? parsed.gpus : 0,
+    };
+  });
 }

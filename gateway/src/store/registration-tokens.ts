@@ -1,0 +1,54 @@
+// Queries on the registration_tokens table: the admin API's create, list and delete, and
+// the node API's lookup and use of a token.
+import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
+import { registrationTokens } from '../../../schema/db.ts';
+import type { Db } from './db.ts';
+
+export type TokenRow = typeof registrationTokens.$inferSelect;
+export type NewToken = typeof registrationTokens.$inferInsert;
+
+export async function insertToken(db: Db, token: NewToken): Promise<TokenRow> {
+  const [row] = await db.insert(registrationTokens).values(token).returning();
+  if (!row) throw new Error('insert returned no row');
+  return row;
+}
+
+export function listTokens(db: Db): Promise<TokenRow[]> {
+  return db.select().from(registrationTokens).orderBy(desc(registrationTokens.createdAt));
+}
+
+// False when there was no such token.
+export async function deleteToken(db: Db, id: string): Promise<boolean> {
+  const [row] = await db
+    .delete(registrationTokens)
+    .where(eq(registrationTokens.id, id))
+    .returning({ id: registrationTokens.id });
+  return row !== undefined;
+}
+
+export async function findTokenByHash(db: Db, tokenHash: string): Promise<TokenRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(registrationTokens)
+    .where(eq(registrationTokens.tokenHash, tokenHash))
+    .limit(1);
+  return row;
+}
+
+// Takes one use of the token if one is left and it is still valid at `at`. One statement
+// does the check and the increment, so concurrent registrations cannot both take the last
+// use. False when no use was taken.
+export async function takeTokenUse(db: Db, id: string, at: number): Promise<boolean> {
+  const [taken] = await db
+    .update(registrationTokens)
+    .set({ uses: sql`${registrationTokens.uses} + 1` })
+    .where(
+      and(
+        eq(registrationTokens.id, id),
+        lt(registrationTokens.uses, registrationTokens.maxUses),
+        gt(registrationTokens.expiresAt, at),
+      ),
+    )
+    .returning({ id: registrationTokens.id });
+  return taken !== undefined;
+}

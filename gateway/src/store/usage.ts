@@ -1,0 +1,88 @@
+// Queries on the usage_events table: the usage writers' batched inserts and the admin
+// API's summaries and raw rows.
+import {
+  and,
+  count,
+  desc,
+  eq,
+  getTableColumns,
+  gte,
+  inArray,
+  lte,
+  sql,
+  type SQL,
+} from 'drizzle-orm';
+import { usageEvents } from '../../../schema/db.ts';
+import type { UsageEvent } from '../types.ts';
+import type { Db } from './db.ts';
+
+// D1 allows 100 bound parameters per statement, one per column of each row.
+const ROWS_PER_STATEMENT = Math.floor(100 / Object.keys(getTableColumns(usageEvents)).length);
+
+// Rows are keyed by request id, and inserts ignore an id already written, so a replayed
+// batch or a reused client request id cannot fail a whole batch.
+export async function insertUsageEvents(db: Db, events: readonly UsageEvent[]): Promise<void> {
+  const statements = [];
+  for (let i = 0; i < events.length; i += ROWS_PER_STATEMENT) {
+    const rows = events.slice(i, i + ROWS_PER_STATEMENT);
+    statements.push(db.insert(usageEvents).values(rows).onConflictDoNothing());
+  }
+  const [first, ...rest] = statements;
+  if (first) await db.batch([first, ...rest]);
+}
+
+export const USAGE_GROUPS = {
+  key: usageEvents.keyId,
+  model: usageEvents.model,
+  node: usageEvents.nodeId,
+  day: sql<string>`strftime('%Y-%m-%d', ${usageEvents.createdAt} / 1000, 'unixepoch')`,
+} as const;
+
+export type UsageGroup = keyof typeof USAGE_GROUPS;
+
+// Failed requests: refused by the gateway or failed upstream. A client that hung up is
+// not counted as an error (it is still charged for what was generated).
+const FAILED = ['error', 'upstream_error'];
+
+// Request counts, tokens and average latencies of [start, end], in total (one row with a
+// null group) or one row per group value.
+export async function summarizeUsage(
+  db: Db,
+  opts: { start: number; end: number; groupBy?: UsageGroup },
+) {
+  const group: SQL<string | null> = opts.groupBy ? sql`${USAGE_GROUPS[opts.groupBy]}` : sql`null`;
+  const query = db
+    .select({
+      group,
+      requests: count(),
+      errors: sql<number>`coalesce(sum(case when ${inArray(usageEvents.outcome, FAILED)} then 1 else 0 end), 0)`,
+      prompt_tokens: sql<number>`coalesce(sum(${usageEvents.promptTokens}), 0)`,
+      completion_tokens: sql<number>`coalesce(sum(${usageEvents.completionTokens}), 0)`,
+      total_tokens: sql<number>`coalesce(sum(${usageEvents.totalTokens}), 0)`,
+      avg_latency_ms: sql<number | null>`round(avg(${usageEvents.latencyMs}), 1)`,
+      avg_ttft_ms: sql<number | null>`round(avg(${usageEvents.ttftMs}), 1)`,
+    })
+    .from(usageEvents)
+    .where(and(gte(usageEvents.createdAt, opts.start), lte(usageEvents.createdAt, opts.end)));
+  return opts.groupBy ? await query.groupBy(group).orderBy(group) : await query;
+}
+
+// The newest rows of [start, end] first, optionally of one key or model.
+export function listUsageEvents(
+  db: Db,
+  opts: { start: number; end: number; limit: number; keyId?: string; model?: string },
+) {
+  return db
+    .select()
+    .from(usageEvents)
+    .where(
+      and(
+        gte(usageEvents.createdAt, opts.start),
+        lte(usageEvents.createdAt, opts.end),
+        opts.keyId === undefined ? undefined : eq(usageEvents.keyId, opts.keyId),
+        opts.model === undefined ? undefined : eq(usageEvents.model, opts.model),
+      ),
+    )
+    .orderBy(desc(usageEvents.createdAt), desc(usageEvents.id))
+    .limit(opts.limit);
+}

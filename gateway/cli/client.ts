@@ -1,6 +1,8 @@
 // The CLI's only way into fleetgate: HTTP to the admin API. It never imports gateway code
-// that touches the database.
-import { FetchError, ofetch, type $Fetch } from 'ofetch';
+// that touches the database; what it knows of the answers comes from schema/admin.ts.
+import { FetchError, ofetch } from 'ofetch';
+import { z } from 'zod';
+import { ErrorBodySchema } from '../../schema/admin.ts';
 
 export interface AdminClientOptions {
   url: string;
@@ -11,27 +13,55 @@ export class CliError extends Error {
   override readonly name = 'CliError';
 }
 
-interface OpenAIErrorBody {
-  error?: { message?: string; code?: string | null };
+export interface CallOptions {
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  body?: Record<string, unknown>;
+  query?: Record<string, string | number | undefined>;
 }
 
-export function adminClient(opts: AdminClientOptions): $Fetch {
-  return ofetch.create({
+// An answer checked against its contract (`data`), and the JSON as the gateway sent it
+// (`json`, what --json prints, with any field a newer gateway added).
+export interface Answer<T> {
+  data: T;
+  json: unknown;
+}
+
+export interface AdminApi {
+  call<S extends z.ZodType>(
+    schema: S,
+    path: string,
+    opts?: CallOptions,
+  ): Promise<Answer<z.output<S>>>;
+}
+
+export function adminClient(opts: AdminClientOptions): AdminApi {
+  const api = ofetch.create({
     baseURL: new URL('/admin/v1/', opts.url).toString(),
     headers: { authorization: `Bearer ${opts.adminToken}` },
     timeout: 15_000,
     // Admin calls change state: never repeat one that may have reached the gateway.
     retry: 0,
   });
+  return {
+    async call(schema, path, callOpts = {}) {
+      const method = callOpts.method ?? 'GET';
+      const json = await api<unknown>(path, { ...callOpts, method });
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        throw new CliError(
+          `the gateway's answer to ${method} ${path} is not what this CLI expects:\n${z.prettifyError(parsed.error)}`,
+        );
+      }
+      return { data: parsed.data, json };
+    },
+  };
 }
 
 // Turns ofetch failures into one readable line (the gateway's OpenAI-shaped message).
 export function describeError(err: unknown, url: string): string {
   if (err instanceof FetchError) {
-    const body = err.data as OpenAIErrorBody | undefined;
-    if (err.statusCode && body?.error?.message) {
-      return `${err.statusCode}: ${body.error.message}`;
-    }
+    const body = ErrorBodySchema.safeParse(err.data);
+    if (err.statusCode && body.success) return `${err.statusCode}: ${body.data.error.message}`;
     if (err.statusCode) return `${err.statusCode}: ${err.statusMessage ?? 'request failed'}`;
     return `cannot reach the gateway at ${url}: ${rootCause(err)}`;
   }

@@ -1,7 +1,25 @@
-// The CLI's commands: argument parsing and output for each admin API resource.
+// The CLI's commands: argument parsing and output for each admin API resource. Every
+// answer is checked against its contract in schema/admin.ts before it is shown.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { $Fetch } from 'ofetch';
-import { CliError } from './client.ts';
+import {
+  ApiKeyListSchema,
+  ApiKeySchema,
+  CreatedApiKeySchema,
+  CreatedRegistrationTokenSchema,
+  DeletedApiKeySchema,
+  DeletedDeploymentSchema,
+  DeletedNodeSchema,
+  DeploymentListSchema,
+  DeploymentLogsSchema,
+  DeploymentSchema,
+  NodeListSchema,
+  NodeSchema,
+  RegistrationTokenListSchema,
+  UsageSummarySchema,
+  type ApiKey,
+  type Deployment,
+} from '../../schema/admin.ts';
+import { CliError, type AdminApi } from './client.ts';
 import { isoTime, table } from './format.ts';
 
 interface Invocation {
@@ -11,13 +29,8 @@ interface Invocation {
 }
 
 interface Command {
-  run(api: $Fetch, inv: Invocation): Promise<string>;
+  run(api: AdminApi, inv: Invocation): Promise<string>;
 }
-
-interface List<T> {
-  data: T[];
-}
-type Row = Record<string, unknown>;
 
 export const usage = `usage: fleetgate <command> [options]   (FLEETGATE_URL, FLEETGATE_ADMIN_TOKEN)
 
@@ -64,31 +77,32 @@ function int(value: string | undefined, name: string): number | undefined {
   return n;
 }
 
-const show = (inv: Invocation, value: unknown, text: () => string) =>
-  inv.json ? JSON.stringify(value, null, 2) : text();
+// --json prints the gateway's JSON as it came; otherwise a table or a line.
+const show = (inv: Invocation, json: unknown, text: () => string) =>
+  inv.json ? JSON.stringify(json, null, 2) : text();
 
 const keyColumns = ['id', 'name', 'prefix', 'models', 'disabled', 'expires', 'last_used'];
-const keyRow = (k: Row): Row => ({
+const keyRow = (k: ApiKey) => ({
   ...k,
-  expires: k.expires_at ? isoTime(k.expires_at) : null,
-  last_used: k.last_used_at ? isoTime(k.last_used_at) : null,
+  expires: k.expires_at === null ? null : isoTime(k.expires_at),
+  last_used: k.last_used_at === null ? null : isoTime(k.last_used_at),
 });
 
 const patchKey = (disabled: boolean): Command => ({
   async run(api, inv) {
-    const key = await api<Row>(`keys/${id(inv)}`, { method: 'PATCH', body: { disabled } });
-    return show(inv, key, () => table([keyRow(key)], keyColumns));
+    const key = await api.call(ApiKeySchema, `keys/${id(inv)}`, {
+      method: 'PATCH',
+      body: { disabled },
+    });
+    return show(inv, key.json, () => table([keyRow(key.data)], keyColumns));
   },
 });
 
-const deploymentRow = (d: Row): Row => {
-  const instances = Array.isArray(d.instances) ? (d.instances as Row[]) : [];
-  return {
-    ...d,
-    ready: `${instances.filter((i) => i.state === 'ready').length}/${String(d.replicas)}`,
-    states: instances.map((i) => `${String(i.node_id)}:${String(i.state)}`),
-  };
-};
+const deploymentRow = (d: Deployment) => ({
+  ...d,
+  ready: `${d.instances.filter((i) => i.state === 'ready').length}/${d.replicas}`,
+  states: d.instances.map((i) => `${i.node_id}:${i.state}`),
+});
 const deploymentColumns = ['id', 'model', 'recipe', 'replicas', 'ready', 'states'];
 
 export const commands: Record<string, Command> = {
@@ -100,7 +114,7 @@ export const commands: Record<string, Command> = {
         'expires-at': { type: 'string' },
       });
       if (!f.name) throw new CliError('--name is required');
-      const key = await api<Row>('keys', {
+      const key = await api.call(CreatedApiKeySchema, 'keys', {
         method: 'POST',
         body: {
           name: f.name,
@@ -115,31 +129,31 @@ export const commands: Record<string, Command> = {
           ...(f['expires-at'] ? { expires_at: f['expires-at'] } : {}),
         },
       });
-      return show(inv, key, () =>
+      return show(inv, key.json, () =>
         [
-          table([keyRow(key)], keyColumns),
+          table([keyRow(key.data)], keyColumns),
           '',
-          `API key (shown once, store it now): ${String(key.key)}`,
+          `API key (shown once, store it now): ${key.data.key}`,
         ].join('\n'),
       );
     },
   },
   'keys list': {
     async run(api, inv) {
-      const list = await api<List<Row>>('keys');
-      return show(inv, list, () => table(list.data.map(keyRow), keyColumns));
+      const list = await api.call(ApiKeyListSchema, 'keys');
+      return show(inv, list.json, () => table(list.data.data.map(keyRow), keyColumns));
     },
   },
   'keys get': {
     async run(api, inv) {
-      const key = await api<Row>(`keys/${id(inv)}`);
-      return show(inv, key, () => table([keyRow(key)], keyColumns));
+      const key = await api.call(ApiKeySchema, `keys/${id(inv)}`);
+      return show(inv, key.json, () => table([keyRow(key.data)], keyColumns));
     },
   },
   'keys revoke': {
     async run(api, inv) {
-      const res = await api<Row>(`keys/${id(inv)}`, { method: 'DELETE' });
-      return show(inv, res, () => `revoked ${String(res.id)}`);
+      const res = await api.call(DeletedApiKeySchema, `keys/${id(inv)}`, { method: 'DELETE' });
+      return show(inv, res.json, () => `revoked ${res.data.id}`);
     },
   },
   'keys disable': patchKey(true),
@@ -151,27 +165,28 @@ export const commands: Record<string, Command> = {
         ttl: { type: 'string' },
         uses: { type: 'string' },
       });
-      const token = await api<Row>('registration-tokens', {
+      const res = await api.call(CreatedRegistrationTokenSchema, 'registration-tokens', {
         method: 'POST',
         body: { name: f.name, ttl_s: int(f.ttl, 'ttl'), uses: int(f.uses, 'uses') },
       });
-      return show(inv, token, () =>
+      const token = res.data;
+      return show(inv, res.json, () =>
         [
-          `registration token ${String(token.id)} expires ${isoTime(token.expires_at)}, uses ${String(token.max_uses)}`,
-          `token (shown once): ${String(token.token)}`,
+          `registration token ${token.id} expires ${isoTime(token.expires_at)}, uses ${token.max_uses}`,
+          `token (shown once): ${token.token}`,
           '',
           'On the GPU machine:',
-          `  npx fleetgate-node register --gateway <gateway URL> --token ${String(token.token)} --name <node name> --advertise-url http://<node address>:8788`,
+          `  npx fleetgate-node register --gateway <gateway URL> --token ${token.token} --name <node name> --advertise-url http://<node address>:8788`,
         ].join('\n'),
       );
     },
   },
   'tokens list': {
     async run(api, inv) {
-      const list = await api<List<Row>>('registration-tokens');
-      return show(inv, list, () =>
+      const list = await api.call(RegistrationTokenListSchema, 'registration-tokens');
+      return show(inv, list.json, () =>
         table(
-          list.data.map((t) => ({ ...t, expires: isoTime(t.expires_at) })),
+          list.data.data.map((t) => ({ ...t, expires: isoTime(t.expires_at) })),
           ['id', 'name', 'prefix', 'uses', 'max_uses', 'expires'],
         ),
       );
@@ -179,13 +194,13 @@ export const commands: Record<string, Command> = {
   },
   'nodes list': {
     async run(api, inv) {
-      const list = await api<List<Row>>('nodes');
-      return show(inv, list, () =>
+      const list = await api.call(NodeListSchema, 'nodes');
+      return show(inv, list.json, () =>
         table(
-          list.data.map((n) => ({
+          list.data.data.map((n) => ({
             ...n,
-            gpus: Array.isArray(n.gpus) ? (n.gpus as Row[]).map((g) => String(g.name)) : [],
-            last_heartbeat: isoTime(n.last_heartbeat_at),
+            gpus: n.gpus.map((g) => g.name),
+            last_heartbeat: n.last_heartbeat_at === null ? null : isoTime(n.last_heartbeat_at),
           })),
           ['id', 'name', 'status', 'advertise_url', 'gpus', 'last_heartbeat'],
         ),
@@ -194,13 +209,13 @@ export const commands: Record<string, Command> = {
   },
   'nodes get': {
     async run(api, inv) {
-      return JSON.stringify(await api<Row>(`nodes/${id(inv)}`), null, 2);
+      return JSON.stringify((await api.call(NodeSchema, `nodes/${id(inv)}`)).json, null, 2);
     },
   },
   'nodes rm': {
     async run(api, inv) {
-      const res = await api<Row>(`nodes/${id(inv)}`, { method: 'DELETE' });
-      return show(inv, res, () => `removed node ${String(res.id)}`);
+      const res = await api.call(DeletedNodeSchema, `nodes/${id(inv)}`, { method: 'DELETE' });
+      return show(inv, res.json, () => `removed node ${res.data.id}`);
     },
   },
   'deployments create': {
@@ -221,7 +236,7 @@ export const commands: Record<string, Command> = {
           throw new CliError('--options must be a JSON object');
         }
       }
-      const dep = await api<Row>('deployments', {
+      const dep = await api.call(DeploymentSchema, 'deployments', {
         method: 'POST',
         body: {
           model: f.model,
@@ -231,18 +246,21 @@ export const commands: Record<string, Command> = {
           replicas: int(f.replicas, 'replicas'),
         },
       });
-      return show(inv, dep, () => table([deploymentRow(dep)], deploymentColumns));
+      return show(inv, dep.json, () => table([deploymentRow(dep.data)], deploymentColumns));
     },
   },
   'deployments list': {
     async run(api, inv) {
-      const list = await api<List<Row>>('deployments');
-      return show(inv, list, () => table(list.data.map(deploymentRow), deploymentColumns));
+      const list = await api.call(DeploymentListSchema, 'deployments');
+      return show(inv, list.json, () =>
+        table(list.data.data.map(deploymentRow), deploymentColumns),
+      );
     },
   },
   'deployments get': {
     async run(api, inv) {
-      return JSON.stringify(await api<Row>(`deployments/${id(inv)}`), null, 2);
+      const dep = await api.call(DeploymentSchema, `deployments/${id(inv)}`);
+      return JSON.stringify(dep.json, null, 2);
     },
   },
   'deployments scale': {
@@ -251,27 +269,29 @@ export const commands: Record<string, Command> = {
       const f = flags(inv, options);
       const replicas = int(f.replicas, 'replicas');
       if (replicas === undefined) throw new CliError('--replicas is required');
-      const dep = await api<Row>(`deployments/${id(inv, options)}`, {
+      const dep = await api.call(DeploymentSchema, `deployments/${id(inv, options)}`, {
         method: 'PATCH',
         body: { replicas },
       });
-      return show(inv, dep, () => table([deploymentRow(dep)], deploymentColumns));
+      return show(inv, dep.json, () => table([deploymentRow(dep.data)], deploymentColumns));
     },
   },
   'deployments rm': {
     async run(api, inv) {
-      const res = await api<Row>(`deployments/${id(inv)}`, { method: 'DELETE' });
-      return show(inv, res, () => `removed deployment ${String(res.id)}`);
+      const res = await api.call(DeletedDeploymentSchema, `deployments/${id(inv)}`, {
+        method: 'DELETE',
+      });
+      return show(inv, res.json, () => `removed deployment ${res.data.id}`);
     },
   },
   'deployments logs': {
     async run(api, inv) {
       const options = { tail: { type: 'string' }, replica: { type: 'string' } } as const;
       const f = flags(inv, options);
-      const res = await api<List<string>>(`deployments/${id(inv, options)}/logs`, {
+      const res = await api.call(DeploymentLogsSchema, `deployments/${id(inv, options)}/logs`, {
         query: { tail: int(f.tail, 'tail'), replica: int(f.replica, 'replica') },
       });
-      return show(inv, res, () => res.data.join('\n'));
+      return show(inv, res.json, () => res.data.data.join('\n'));
     },
   },
   usage: {
@@ -281,11 +301,11 @@ export const commands: Record<string, Command> = {
         to: { type: 'string' },
         'group-by': { type: 'string' },
       });
-      const res = await api<List<Row>>('usage', {
+      const res = await api.call(UsageSummarySchema, 'usage', {
         query: { from: f.from, to: f.to, group_by: f['group-by'] },
       });
-      return show(inv, res, () =>
-        table(res.data, [
+      return show(inv, res.json, () =>
+        table(res.data.data, [
           ...(f['group-by'] ? ['group'] : []),
           'requests',
           'errors',

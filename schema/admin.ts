@@ -1,0 +1,212 @@
+// Response contracts of the admin API (/admin/v1), beside the node contracts: the gateway's
+// handlers answer these shapes, the CLI parses what it receives with them, and the tests
+// check every answer against them. Times are unix seconds, like OpenAI's `created`.
+//
+// Objects strip keys they do not name (zod's default) so that a CLI keeps working against a
+// newer gateway that adds a field; tests check that nothing was stripped (an answer holds
+// exactly the contract's fields), so a leaked hash or secret fails them.
+import { z } from 'zod';
+import {
+  DeploymentPlacementSchema,
+  GpuInfoSchema,
+  InstanceStateSchema,
+  RecipeNameSchema,
+} from './contracts.ts';
+
+const unixSeconds = z.number().int().describe('unix seconds');
+
+// The error body of every fleetgate API (OpenAI's shape).
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.string(),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// `{ object: 'list', data: [...] }`, as OpenAI lists things.
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ object: z.literal('list'), data: z.array(item) });
+export interface List<T> {
+  object: 'list';
+  data: T[];
+}
+
+// What DELETE answers: the id, the kind of object, and `deleted: true`.
+export const deletedOf = <O extends string>(object: O) =>
+  z.object({ id: z.string(), object: z.literal(object), deleted: z.literal(true) });
+
+// --- API keys ---------------------------------------------------------------------------
+
+export const ApiKeySchema = z.object({
+  id: z.string(),
+  object: z.literal('api_key'),
+  name: z.string(),
+  // The first characters of the secret, to recognise a key; never enough to use it.
+  prefix: z.string(),
+  // null: every model.
+  models: z.array(z.string()).nullable(),
+  expires_at: unixSeconds.nullable(),
+  disabled: z.boolean(),
+  created_at: unixSeconds,
+  last_used_at: unixSeconds.nullable(),
+});
+export type ApiKey = z.infer<typeof ApiKeySchema>;
+
+// The answer to creating a key: the only one that holds its secret.
+export const CreatedApiKeySchema = ApiKeySchema.extend({ key: z.string() });
+export type CreatedApiKey = z.infer<typeof CreatedApiKeySchema>;
+
+export const ApiKeyListSchema = listOf(ApiKeySchema);
+export const DeletedApiKeySchema = deletedOf('api_key');
+
+// --- registration tokens ----------------------------------------------------------------
+
+export const RegistrationTokenSchema = z.object({
+  id: z.string(),
+  object: z.literal('registration_token'),
+  name: z.string().nullable(),
+  prefix: z.string(),
+  uses: z.number().int().nonnegative(),
+  max_uses: z.number().int().positive(),
+  expires_at: unixSeconds,
+  created_at: unixSeconds,
+});
+export type RegistrationToken = z.infer<typeof RegistrationTokenSchema>;
+
+export const CreatedRegistrationTokenSchema = RegistrationTokenSchema.extend({
+  token: z.string(),
+});
+export type CreatedRegistrationToken = z.infer<typeof CreatedRegistrationTokenSchema>;
+
+export const RegistrationTokenListSchema = listOf(RegistrationTokenSchema);
+export const DeletedRegistrationTokenSchema = deletedOf('registration_token');
+
+// --- deployment instances (inside deployments and nodes) --------------------------------
+
+export const InstanceSchema = z.object({
+  id: z.string(),
+  object: z.literal('deployment.instance'),
+  deployment_id: z.string(),
+  model: z.string(),
+  node_id: z.string(),
+  replica: z.number().int().nonnegative(),
+  state: InstanceStateSchema,
+  // What the node last said about it (an error, pull progress).
+  detail: z.string().nullable(),
+  gpu_indices: z.array(z.number().int().nonnegative()),
+  metrics: z.record(z.string(), z.number()).nullable(),
+  updated_at: unixSeconds,
+});
+export type Instance = z.infer<typeof InstanceSchema>;
+
+// --- nodes ------------------------------------------------------------------------------
+
+export const NodeSchema = z.object({
+  id: z.string(),
+  object: z.literal('node'),
+  name: z.string(),
+  advertise_url: z.string(),
+  // online: a heartbeat within the last three intervals.
+  status: z.enum(['online', 'offline']),
+  daemon_version: z.string(),
+  gpus: z.array(GpuInfoSchema),
+  // The load the node last reported (in_flight, queued, free_gpu_indices).
+  stats: z.record(z.string(), z.unknown()).nullable(),
+  created_at: unixSeconds,
+  last_heartbeat_at: unixSeconds.nullable(),
+  instances: z.array(InstanceSchema),
+});
+export type Node = z.infer<typeof NodeSchema>;
+
+export const NodeListSchema = listOf(NodeSchema);
+export const DeletedNodeSchema = deletedOf('node');
+
+// --- deployments ------------------------------------------------------------------------
+
+export const DeploymentSchema = z.object({
+  id: z.string(),
+  object: z.literal('deployment'),
+  model: z.string(),
+  recipe: RecipeNameSchema,
+  options: z.record(z.string(), z.unknown()),
+  placement: DeploymentPlacementSchema,
+  replicas: z.number().int().nonnegative(),
+  // From the recipe's options; null when the stored options no longer parse.
+  gpus_per_replica: z.number().int().nonnegative().nullable(),
+  created_at: unixSeconds,
+  updated_at: unixSeconds,
+  instances: z.array(InstanceSchema),
+});
+export type Deployment = z.infer<typeof DeploymentSchema>;
+
+export const DeploymentListSchema = listOf(DeploymentSchema);
+export const DeletedDeploymentSchema = deletedOf('deployment');
+
+// GET /deployments/{id}/logs: the engine's last lines, read from the node that runs it.
+export const DeploymentLogsSchema = z.object({
+  object: z.literal('list'),
+  deployment_id: z.string(),
+  instance_id: z.string(),
+  node_id: z.string(),
+  data: z.array(z.string()),
+});
+export type DeploymentLogs = z.infer<typeof DeploymentLogsSchema>;
+
+// --- usage ------------------------------------------------------------------------------
+
+export const USAGE_GROUPS = ['key', 'model', 'node', 'day'] as const;
+export const UsageGroupSchema = z.enum(USAGE_GROUPS);
+export type UsageGroup = z.infer<typeof UsageGroupSchema>;
+
+// One row of GET /usage: totals over the window, for one group (or all: group null).
+export const UsageRowSchema = z.object({
+  // The key id, model, node id or UTC day (YYYY-MM-DD); null without group_by.
+  group: z.string().nullable(),
+  requests: z.number().int().nonnegative(),
+  // Refused by the gateway or failed upstream; a client that hung up is not an error.
+  errors: z.number().int().nonnegative(),
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+  avg_latency_ms: z.number().nullable(),
+  avg_ttft_ms: z.number().nullable(),
+});
+export type UsageRow = z.infer<typeof UsageRowSchema>;
+
+export const UsageSummarySchema = z.object({
+  object: z.literal('list'),
+  from: unixSeconds,
+  to: unixSeconds,
+  group_by: UsageGroupSchema.nullable(),
+  data: z.array(UsageRowSchema),
+});
+export type UsageSummary = z.infer<typeof UsageSummarySchema>;
+
+// One request as recorded (GET /usage/events); its id is the request id.
+export const UsageEventSchema = z.object({
+  id: z.string(),
+  object: z.literal('usage_event'),
+  key_id: z.string().nullable(),
+  model: z.string().nullable(),
+  endpoint: z.string(),
+  node_id: z.string().nullable(),
+  instance_id: z.string().nullable(),
+  stream: z.boolean(),
+  status: z.number().int(),
+  // ok, error (refused by the gateway), upstream_error, client_aborted, ...
+  outcome: z.string(),
+  error_code: z.string().nullable(),
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  total_tokens: z.number().int().nonnegative(),
+  latency_ms: z.number().int().nonnegative(),
+  // Time to first token, for streams.
+  ttft_ms: z.number().int().nonnegative().nullable(),
+  created_at: unixSeconds,
+});
+export type UsageEvent = z.infer<typeof UsageEventSchema>;
+
+export const UsageEventListSchema = listOf(UsageEventSchema);

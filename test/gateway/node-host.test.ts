@@ -8,7 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@libsql/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { ApiKeyListSchema, CreatedApiKeySchema } from '../../schema/admin.ts';
 import { startGateway } from '../../gateway/src/node.ts';
+import { parseExact } from '../support/gateway-harness.ts';
 import { startService } from '../support/processes.ts';
 
 const ADMIN = 'node-host-admin-token-0123';
@@ -29,14 +32,20 @@ const env = (db: string, extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-async function admin<T>(url: string, method: string, path: string, body?: unknown): Promise<T> {
+async function admin<S extends z.ZodType>(
+  schema: S,
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<z.output<S>> {
   const res = await fetch(`${url}/admin/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   expect(res.ok).toBe(true);
-  return res.json<T>();
+  return parseExact(schema, await res.json());
 }
 
 // One request on a given keep-alive agent, so a test controls connection reuse.
@@ -81,7 +90,7 @@ describe('startGateway', () => {
       expect(health.status).toBe(200);
       expect(health.headers.get('x-request-id')).toBeTruthy();
       jwks = await (await fetch(`${first.url}/node/v1/jwks`)).json();
-      await admin(first.url, 'POST', '/keys', { name: 'kept' });
+      await admin(CreatedApiKeySchema, first.url, 'POST', '/keys', { name: 'kept' });
     } finally {
       await first.close();
     }
@@ -90,7 +99,7 @@ describe('startGateway', () => {
     const second = await startGateway({ env: env('nested/folder/gw.db') });
     try {
       expect(await (await fetch(`${second.url}/node/v1/jwks`)).json()).toEqual(jwks);
-      const keys = await admin<{ data: { name: string }[] }>(second.url, 'GET', '/keys');
+      const keys = await admin(ApiKeyListSchema, second.url, 'GET', '/keys');
       expect(keys.data.map((k) => k.name)).toEqual(['kept']);
     } finally {
       await second.close();
@@ -99,7 +108,7 @@ describe('startGateway', () => {
 
   it('writes buffered usage before it closes', async () => {
     const gw = await startGateway({ env: env('usage.db') });
-    const key = await admin<{ id: string; key: string }>(gw.url, 'POST', '/keys', { name: 'u' });
+    const key = await admin(CreatedApiKeySchema, gw.url, 'POST', '/keys', { name: 'u' });
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },

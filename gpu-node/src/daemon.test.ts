@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_PLANE_JWT_ISSUER } from '../../schema/contracts.ts';
 import { writeConfig } from './config.ts';
-import { freeLocalPort } from './control/instances.ts';
+import { freeLocalPort } from './control/endpoint.ts';
 import { startFakeGateway, type FakeGateway } from './testing/fake-gateway.ts';
 import { testSigner, type TestSigner } from './testing/jwt.ts';
 

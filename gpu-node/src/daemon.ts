@@ -4,10 +4,10 @@
 import { pathToFileURL } from 'node:url';
 import type { Jwks } from '../../schema/contracts.ts';
 import { parseListen, writeConfig, type NodeConfig } from './config.ts';
-import { InstanceManager, type Logger } from './control/instances.ts';
 import { ControlLoop } from './control/loop.ts';
+import { Supervisor } from './control/supervisor.ts';
 import { queryGpus as queryNvidiaSmi, type GpuQuery } from './gpus/nvidia-smi.ts';
-import { consoleLogger } from './log.ts';
+import { consoleLogger, type Logger } from './log.ts';
 import type { Recipe } from './recipes/types.ts';
 import { createRuntimes, loadDockerRuntime, type RuntimeSet } from './runtimes/index.ts';
 import { DataPlaneVerifier } from './server/auth.ts';
@@ -32,7 +32,7 @@ export interface DaemonOptions {
 
 export interface Daemon {
   url: string;
-  manager: InstanceManager;
+  supervisor: Supervisor;
   loop: ControlLoop;
   close(): Promise<void>;
   // SIGKILL to every engine process, synchronously (for process.on('exit')).
@@ -52,7 +52,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const verifier = new DataPlaneVerifier(config.node_id, config.issuer, config.jwks);
 
   let gpus: () => number[] = () => [];
-  const manager = new InstanceManager({
+  const supervisor = new Supervisor({
     nodeId: config.node_id,
     runtimes,
     recipes: opts.recipes ?? (await import('./recipes/index.ts')).recipes,
@@ -82,7 +82,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     nodeSecret: config.node_secret,
     daemonVersion: DAEMON_VERSION,
     intervalS: config.heartbeat_interval_s,
-    manager,
+    supervisor,
     queryGpus: opts.queryGpus ?? (() => queryNvidiaSmi()),
     onJwks,
     log,
@@ -95,21 +95,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       ? `GPUs: ${loop.gpus.map((g) => `${g.index}: ${g.name} (${g.memory_total_mib} MiB)`).join(', ')}`
       : 'no GPUs found (nvidia-smi missing or none visible): CPU-only node',
   );
-  await manager.adopt();
+  await supervisor.adopt();
 
   const server = createNodeServer({
-    manager,
+    supervisor,
     verifier,
     registered: () => loop.registered(),
     snapshot: () => {
-      const totals = manager.totals();
+      const totals = supervisor.totals();
       return {
         inFlight: totals.inFlight,
         queued: totals.queued,
         heartbeatFailuresTotal: loop.failuresTotal,
         registered: loop.registered(),
         gpus: loop.gpus,
-        instances: manager.describe(),
+        instances: supervisor.describe(),
       };
     },
     log,
@@ -123,7 +123,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const ticker = setInterval(() => {
     if (ticking) return;
     ticking = true;
-    manager
+    supervisor
       .tick()
       .catch((err: unknown) => log.error(`engine check failed: ${String(err)}`))
       .finally(() => {
@@ -141,13 +141,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await manager.shutdown();
+      await supervisor.shutdown();
       runtimes.process.killAllSync();
       await saving;
     })();
     return closing;
   };
-  return { url, manager, loop, close, killEnginesSync: () => runtimes.process.killAllSync() };
+  return { url, supervisor, loop, close, killEnginesSync: () => runtimes.process.killAllSync() };
 }
 
 const invokedDirectly =

@@ -1,5 +1,9 @@
 // One line per event on stdout/stderr, with a timestamp; systemd's journal adds the rest.
-import type { Logger } from './control/instances.ts';
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
 
 export function consoleLogger(): Logger {
   const stamp = () => new Date().toISOString();

@@ -6,7 +6,7 @@ import { loadConfig } from './config.ts';
 import { runRegister, type RegisterIo } from './register.ts';
 import { startFakeGateway, type FakeGateway } from './testing/fake-gateway.ts';
 import { testSigner } from './testing/jwt.ts';
-import { freeLocalPort } from './control/instances.ts';
+import { freeLocalPort } from './control/endpoint.ts';
 
 let dir: string;
 let gateway: FakeGateway;

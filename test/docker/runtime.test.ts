@@ -54,7 +54,7 @@ describe.skipIf(!env.reachable)('docker runtime', () => {
       }),
       volumes: [{ source: volume, target: '/models' }],
       shmSizeBytes: 256 * 1024 * 1024,
-      labels: { 'fleetgate.spec-hash': 'abc123' },
+      labels: { 'dev.fleetgate.spec-hash': 'abc123' },
     };
   }, 120_000);
 
@@ -113,7 +113,7 @@ describe.skipIf(!env.reachable)('docker runtime', () => {
       'dev.fleetgate.instance-id': spec.instanceId,
       'dev.fleetgate.model': 'sim-docker',
       'dev.fleetgate.port': String(spec.port),
-      'fleetgate.spec-hash': 'abc123',
+      'dev.fleetgate.spec-hash': 'abc123',
     });
     expect(info.HostConfig.NetworkMode).toBe('host');
     expect(info.HostConfig.ShmSize).toBe(256 * 1024 * 1024);
@@ -184,7 +184,10 @@ describe.skipIf(!env.reachable)('docker runtime', () => {
 
   it('replaces a container whose spec changed instead of adopting it', async () => {
     const first = await runtime.start(spec);
-    const changed = await runtime.start({ ...spec, labels: { 'fleetgate.spec-hash': 'def456' } });
+    const changed = await runtime.start({
+      ...spec,
+      labels: { 'dev.fleetgate.spec-hash': 'def456' },
+    });
     expect(changed.handle).not.toBe(first.handle);
     expect(await runtime.inspect(first.handle)).toBeUndefined();
     await runtime.stop(changed.handle, 2);

@@ -7,13 +7,10 @@ import type { DesiredInstance } from '../../../schema/contracts.ts';
 import { parseOptionsForNode } from '../recipes/parse.ts';
 import type { Recipe } from '../recipes/types.ts';
 import { ProcessRuntime } from '../runtimes/process.ts';
-import {
-  freeLocalPort,
-  InstanceManager,
-  SPEC_HASH_LABEL,
-  specHash,
-  type Logger,
-} from './instances.ts';
+import type { Logger } from '../log.ts';
+import { freeLocalPort } from './endpoint.ts';
+import { SPEC_HASH_LABEL, specHash } from './spec-hash.ts';
+import { Supervisor } from './supervisor.ts';
 
 const ENGINE = fileURLToPath(new URL('../testing/engine.js', import.meta.url));
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -81,7 +78,7 @@ describe('adoption', () => {
     const stale = await leftOver(changed, 1, 'options-of-old');
     const orphan = await leftOver(desired('inst-orphan', 1), 2);
 
-    const manager = new InstanceManager({
+    const manager = new Supervisor({
       nodeId: 'node-1',
       runtimes: { process: new ProcessRuntime(), docker: previous },
       recipes: { sim: recipe },

@@ -15,7 +15,7 @@ import type { Recipe } from '../recipes/types.ts';
 import { ProcessRuntime } from '../runtimes/process.ts';
 import { startFakeGateway, type FakeGateway } from '../testing/fake-gateway.ts';
 import { testSigner, type TestSigner } from '../testing/jwt.ts';
-import type { Logger } from './instances.ts';
+import type { Logger } from '../log.ts';
 
 const ENGINE = fileURLToPath(new URL('../testing/engine.js', import.meta.url));
 const NODE_ID = 'node-loop';

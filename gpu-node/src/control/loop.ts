@@ -1,12 +1,13 @@
 // The control loop: a heartbeat every interval carrying GPUs, instance states and load;
-// each answer's desired set is handed to the instance manager and its JWKS to the
+// each answer's desired set is handed to the supervisor and its JWKS to the
 // verifier. While the gateway is unreachable the node keeps serving, logs the outage once,
 // and retries with back-off; the first answer after it catches the node up.
 import type { GpuInfo, HeartbeatRequest, Jwks } from '../../../schema/contracts.ts';
 import type { GpuQuery } from '../gpus/nvidia-smi.ts';
 import { backoffDelay } from './backoff.ts';
 import { GatewayError, heartbeat } from './gateway-client.ts';
-import type { InstanceManager, Logger } from './instances.ts';
+import type { Logger } from '../log.ts';
+import type { Supervisor } from './supervisor.ts';
 
 // A node counts as registered while its last good heartbeat is this many intervals old.
 const REGISTERED_FOR_INTERVALS = 3;
@@ -18,7 +19,7 @@ export interface ControlLoopOptions {
   nodeSecret: string;
   daemonVersion: string;
   intervalS: number;
-  manager: InstanceManager;
+  supervisor: Supervisor;
   queryGpus: () => Promise<GpuQuery>;
   onJwks: (jwks: Jwks) => void;
   log: Logger;
@@ -98,13 +99,13 @@ export class ControlLoop {
       }),
     ]);
     clearTimeout(budget);
-    const { manager } = this.opts;
-    const totals = manager.totals();
+    const { supervisor } = this.opts;
+    const totals = supervisor.totals();
     const body: HeartbeatRequest = {
       daemon_version: this.opts.daemonVersion,
       gpus: this.gpus,
-      free_gpu_indices: manager.freeGpus(),
-      instances: manager.statuses(),
+      free_gpu_indices: supervisor.freeGpus(),
+      instances: supervisor.statuses(),
       in_flight: totals.inFlight,
       queued: totals.queued,
     };
@@ -124,7 +125,7 @@ export class ControlLoop {
       this.lastSuccessAt = this.now();
       this.intervalS = answer.heartbeat_interval_s;
       this.opts.onJwks(answer.jwks);
-      manager.reconcile(answer.desired);
+      supervisor.reconcile(answer.desired);
       this.schedule(this.intervalS * 1000);
     } catch (err) {
       this.failuresTotal += 1;

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, RESTART_BACKOFF } from './backoff.ts';
 import { assignGpus } from './gpu-assign.ts';
-import { specHash } from './instances.ts';
+import { recipes } from '../recipes/index.ts';
+import { ProcessRuntime } from '../runtimes/process.ts';
+import { planInstance } from './plan.ts';
+import { specHash } from './spec-hash.ts';
 
 describe('backoffDelay', () => {
   it('doubles from the base up to the cap', () => {
@@ -42,5 +45,62 @@ describe('specHash', () => {
     expect(specHash({ ...base, options: { itl_ms: 2, seed: 1 } })).toBe(specHash(base));
     expect(specHash({ ...base, options: { seed: 2, itl_ms: 2 } })).not.toBe(specHash(base));
     expect(specHash({ ...base, gpus: 1 })).not.toBe(specHash(base));
+  });
+});
+
+describe('planInstance', () => {
+  const desired = {
+    instance_id: 'i1',
+    deployment_id: 'd1',
+    model: 'm',
+    recipe: 'sim' as const,
+    options: { seed: 1 },
+    gpus: 0,
+  };
+  const context = {
+    nodeId: 'n1',
+    instanceId: 'i1',
+    deploymentId: 'd1',
+    model: 'm',
+    gpuIndices: [],
+    port: 0,
+    modelCache: '/tmp',
+  };
+  const inputs = {
+    recipes,
+    runtimes: { process: new ProcessRuntime(), dockerUnavailable: 'not installed' },
+    gpuCount: 0,
+    context,
+  };
+
+  it('picks the recipe, its parsed options and its runtime', () => {
+    const plan = planInstance(desired, inputs);
+    expect(plan.ok && 'runtime' in plan && plan.runtime.kind).toBe('process');
+    expect(plan.ok && plan.options).toMatchObject({ seed: 1 });
+  });
+
+  it('gives an external engine its endpoint instead of a runtime', () => {
+    const plan = planInstance(
+      { ...desired, recipe: 'external', options: { url: 'http://10.0.0.5:8000/v1' } },
+      inputs,
+    );
+    expect(plan.ok && 'upstream' in plan && plan.upstream).toEqual({
+      baseUrl: 'http://10.0.0.5:8000',
+      healthUrl: 'http://10.0.0.5:8000/health',
+      headers: {},
+    });
+  });
+
+  it('says why an instance cannot run here', () => {
+    const detail = (d: typeof desired | Record<string, unknown>) => {
+      const plan = planInstance(d as typeof desired, inputs);
+      return plan.ok ? 'ok' : plan.detail;
+    };
+    expect(detail({ ...desired, recipe: 'nope' })).toBe("unknown recipe 'nope'");
+    expect(detail({ ...desired, options: { sed: 1 } })).toMatch(/unknown option 'sed'/);
+    expect(detail({ ...desired, gpus: 1 })).toBe('needs 1 GPU(s) but this node has 0');
+    expect(detail({ ...desired, recipe: 'ollama', options: {} })).toMatch(
+      /needs the docker runtime, which this node does not have: not installed/,
+    );
   });
 });

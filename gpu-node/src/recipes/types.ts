@@ -28,9 +28,10 @@ export class RecipeOptionsError extends Error {
   }
 }
 
-// An engine the daemon does not start (runtime 'none'): where it already runs and how the
-// daemon calls it.
-export interface UpstreamEngine {
+// Where and how the daemon reaches an engine: for health checks, metric scrapes and the
+// proxy. The supervisor builds it from an EngineSpec's port and paths; recipes with runtime
+// 'none' return it from upstream().
+export interface EngineEndpoint {
   // Origin plus an optional path prefix, without a trailing slash.
   baseUrl: string;
   healthUrl: string;
@@ -40,6 +41,9 @@ export interface UpstreamEngine {
   // Replaces `model` in forwarded JSON bodies when the engine knows the model by another name.
   servedModelName?: string;
 }
+
+// An engine the daemon does not start (runtime 'none'): where it already runs.
+export type UpstreamEngine = EngineEndpoint;
 
 export interface Recipe {
   readonly name: RecipeName;

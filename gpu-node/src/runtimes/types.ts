@@ -40,7 +40,7 @@ export interface EngineSpec {
   stopGraceSeconds?: number;
   // Extra labels the runtime keeps with the engine and returns from list()/inspect()
   // (docker: container labels), e.g. a hash of the spec so that an adopted engine whose
-  // options changed is replaced. Runtimes add their own fleetgate.* labels besides these.
+  // options changed is replaced. Runtimes add their own dev.fleetgate.* labels besides these.
   labels?: Record<string, string>;
 }
 

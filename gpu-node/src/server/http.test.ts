@@ -4,7 +4,8 @@ import http, { type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATA_PLANE_JWT_ISSUER } from '../../../schema/contracts.ts';
-import { InstanceManager, type Logger } from '../control/instances.ts';
+import { Supervisor } from '../control/supervisor.ts';
+import type { Logger } from '../log.ts';
 import { externalRecipe } from '../recipes/external.ts';
 import { ProcessRuntime } from '../runtimes/process.ts';
 import { testSigner, type TestSigner } from '../testing/jwt.ts';
@@ -29,7 +30,7 @@ let upstreamClosed: Promise<void> = Promise.resolve();
 let signalUpstreamClosed: () => void = () => {};
 
 let signer: TestSigner;
-let manager: InstanceManager;
+let supervisor: Supervisor;
 let server: Server;
 let url: string;
 let registered = false;
@@ -79,7 +80,7 @@ function startEngine(): Promise<void> {
 beforeAll(async () => {
   await startEngine();
   signer = await testSigner();
-  manager = new InstanceManager({
+  supervisor = new Supervisor({
     nodeId: NODE_ID,
     runtimes: { process: new ProcessRuntime() },
     recipes: { external: externalRecipe },
@@ -88,7 +89,7 @@ beforeAll(async () => {
     log: quiet,
     metricsIntervalMs: 0,
   });
-  manager.reconcile([
+  supervisor.reconcile([
     {
       instance_id: 'inst-1',
       deployment_id: 'dep-1',
@@ -112,15 +113,15 @@ beforeAll(async () => {
       gpus: 0,
     },
   ]);
-  await manager.tick();
-  await manager.tick();
+  await supervisor.tick();
+  await supervisor.tick();
   const verifier = new DataPlaneVerifier(NODE_ID, DATA_PLANE_JWT_ISSUER, signer.jwks);
   server = createNodeServer({
-    manager,
+    supervisor,
     verifier,
     registered: () => registered,
     snapshot: () => ({
-      ...manager.totals(),
+      ...supervisor.totals(),
       heartbeatFailuresTotal: 0,
       registered,
       gpus: [
@@ -132,7 +133,7 @@ beforeAll(async () => {
           utilization_pct: 50,
         },
       ],
-      instances: manager.describe(),
+      instances: supervisor.describe(),
     }),
     log: quiet,
   });
@@ -218,15 +219,15 @@ describe('data plane', () => {
       signal: controller.signal,
     });
     expect(res.status).toBe(200);
-    expect(manager.totals().inFlight).toBe(1);
+    expect(supervisor.totals().inFlight).toBe(1);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('fleetgate_node_in_flight 1');
     controller.abort();
     await upstreamClosed;
-    for (let i = 0; i < 100 && manager.totals().inFlight !== 0; i++) {
+    for (let i = 0; i < 100 && supervisor.totals().inFlight !== 0; i++) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    expect(manager.totals().inFlight).toBe(0);
+    expect(supervisor.totals().inFlight).toBe(0);
   });
 
   it('refuses requests without a valid token for this node', async () => {
@@ -307,13 +308,13 @@ describe('health, metrics and logs', () => {
     registered = true;
     expect((await fetch(`${url}/readyz`)).status).toBe(503);
     // Nothing desired any more: nothing to wait for.
-    manager.reconcile([]);
+    supervisor.reconcile([]);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 
   it('exposes Prometheus metrics: states, GPUs and mapped engine figures', async () => {
     // Re-create the healthy instance (the previous test removed both).
-    manager.reconcile([
+    supervisor.reconcile([
       {
         instance_id: 'inst-1',
         deployment_id: 'dep-1',
@@ -323,7 +324,7 @@ describe('health, metrics and logs', () => {
         gpus: 0,
       },
     ]);
-    await manager.tick();
+    await supervisor.tick();
     const text = await (await fetch(`${url}/metrics`)).text();
     expect(text).toContain(
       'fleetgate_instance_state{instance="inst-1",deployment="dep-1",model="m1",state="ready"} 1',

@@ -3,7 +3,8 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
-import type { InstanceManager, Logger } from '../control/instances.ts';
+import type { Supervisor } from '../control/supervisor.ts';
+import type { Logger } from '../log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
 import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
@@ -13,7 +14,7 @@ export const MAX_LOG_TAIL = 5000;
 const DEFAULT_LOG_TAIL = 100;
 
 export interface ServerDeps {
-  manager: InstanceManager;
+  supervisor: Supervisor;
   verifier: DataPlaneVerifier;
   // Whether a heartbeat succeeded recently.
   registered: () => boolean;
@@ -62,7 +63,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
       return;
     case '/readyz': {
       const registered = deps.registered();
-      const notReady = deps.manager.notReady();
+      const notReady = deps.supervisor.notReady();
       const ready = registered && notReady.length === 0;
       sendJson(res, ready ? 200 : 503, {
         status: ready ? 'ready' : 'not_ready',
@@ -95,7 +96,7 @@ async function dataPlane(
   res: ServerResponse,
 ): Promise<void> {
   const claims = await deps.verifier.verify(req.headers.authorization);
-  const target = deps.manager.route(claims.instance);
+  const target = deps.supervisor.route(claims.instance);
   if (!target) {
     throw new HttpError(
       404,
@@ -145,7 +146,7 @@ async function engineLogs(
       );
     }
   }
-  const lines = await deps.manager.logs(instanceId, tail);
+  const lines = await deps.supervisor.logs(instanceId, tail);
   if (!lines) {
     throw new HttpError(
       404,

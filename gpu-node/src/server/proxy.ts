@@ -8,7 +8,7 @@ import http, {
 } from 'node:http';
 import https from 'node:https';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
-import type { Endpoint } from '../control/instances.ts';
+import type { EngineEndpoint } from '../recipes/types.ts';
 import { HttpError, sendError } from './errors.ts';
 
 // Request bodies are read whole (to rewrite served_model_name, and to send a request again
@@ -33,7 +33,7 @@ const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024 });
 
 function forwardHeaders(
   req: IncomingMessage,
-  endpoint: Endpoint,
+  endpoint: EngineEndpoint,
   requestId: string,
 ): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
@@ -96,7 +96,7 @@ function rewriteModel(body: Buffer, servedModelName: string): Buffer {
 }
 
 export interface ProxyOptions {
-  endpoint: Endpoint;
+  endpoint: EngineEndpoint;
   requestId: string;
   // Called once when the exchange ends, however it ends.
   onDone: () => void;

@@ -21,7 +21,7 @@ const spec: EngineSpec = {
   shmSizeBytes: 16 * 1024 ** 3,
   volumes: [{ source: 'fleetgate-models', target: '/root/.cache/huggingface' }],
   stopGraceSeconds: 30,
-  labels: { 'fleetgate.spec-hash': 'h1', 'dev.fleetgate.node-id': 'spoofed' },
+  labels: { 'dev.fleetgate.spec-hash': 'h1', 'dev.fleetgate.node-id': 'spoofed' },
 };
 
 function frame(stream: number, text: string): Buffer {
@@ -41,7 +41,7 @@ describe('containerSpec', () => {
       Cmd: ['--model', 'meta/llama', '--port', '8001'],
       Env: ['HF_HOME=/root/.cache/huggingface', 'A=b=c'],
       Labels: {
-        'fleetgate.spec-hash': 'h1',
+        'dev.fleetgate.spec-hash': 'h1',
         // The runtime's own labels win over a spec's.
         'dev.fleetgate.node-id': 'n1',
         'dev.fleetgate.managed': 'true',
@@ -116,7 +116,7 @@ describe('statusOf', () => {
     expect(sameSpec(spec, labels, 'vllm/vllm-openai:v0.10.0')).toBe(false);
     expect(sameSpec({ ...spec, port: 9000 }, labels, spec.image ?? '')).toBe(true);
     expect(sameSpec({ ...spec, gpuIndices: [0] }, labels, spec.image ?? '')).toBe(false);
-    expect(sameSpec(spec, { ...labels, 'fleetgate.spec-hash': 'h2' }, spec.image ?? '')).toBe(
+    expect(sameSpec(spec, { ...labels, 'dev.fleetgate.spec-hash': 'h2' }, spec.image ?? '')).toBe(
       false,
     );
   });

@@ -27,6 +27,13 @@ describe('engine logs through the admin API', () => {
       seen.push({ path: req.url ?? '', authorization: req.headers.authorization });
       const tail = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('tail'));
       res.writeHead(200, { 'content-type': 'application/json' });
+      if (tail === 9999) {
+        // A node whose answer never ends.
+        res.write('{"object":"list","data":["');
+        const timer = setInterval(() => res.write('x'.repeat(64 * 1024)), 1);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       res.end(
         JSON.stringify({
           object: 'list',
@@ -68,6 +75,11 @@ describe('engine logs through the admin API', () => {
     });
     expect(payload).toMatchObject({ instance: instanceId, model: 'logged' });
 
+    expectError(
+      await h.admin('GET', `/deployments/${dep.body.id}/logs?tail=9999`),
+      502,
+      'upstream_response_too_large',
+    );
     expectError(await h.admin('GET', `/deployments/${dep.body.id}/logs?tail=0`), 400);
     expectError(await h.admin('GET', `/deployments/${dep.body.id}/logs?replica=4`), 404);
     h.clock.advance(3 * HEARTBEAT_S * 1000 + 1000);

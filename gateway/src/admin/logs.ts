@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { isOnline } from '../control-plane/liveness.ts';
 import { ApiError, badGateway, notFound, unavailable } from '../errors.ts';
 import { zodIssueToError } from '../lib/json-body.ts';
+import { AnswerTooLargeError, readTextCapped } from '../proxy/read-capped.ts';
 import { findPlacedInstance } from '../store/instances.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
@@ -78,8 +79,17 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
         'node_unreachable',
       );
     }
-    const text = await res.text();
-    if (text.length > MAX_LOG_BYTES) throw badGateway(`node '${nodeId}' sent too large an answer`);
+    let text: string;
+    try {
+      text = await readTextCapped(res, MAX_LOG_BYTES);
+    } catch (err) {
+      if (err instanceof AnswerTooLargeError) {
+        throw badGateway(`node '${nodeId}' sent too large an answer`, err.code);
+      }
+      throw badGateway(
+        `node '${nodeId}' failed while answering: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);

@@ -66,7 +66,7 @@ describe.each([
     const text = await response.text();
     await done;
     expect(text).toContain('"first"');
-    expect(text.trimEnd().split('\n\n').at(-1)).toContain('"code":"upstream_error"');
+    expect(text.trimEnd().split('\n\n').at(-1)).toContain('"code":"upstream_timeout"');
     const event = req.meter.finish();
     expect(event).toMatchObject({
       outcome: 'upstream_error',
@@ -87,6 +87,25 @@ describe.each([
       outcome: 'upstream_error',
       errorCode: 'upstream_timeout',
     });
+  });
+
+  it('refuses a non-streamed answer over the byte cap with 502, declared or not', async () => {
+    const declared = request({}, [engine.url]);
+    await expect(
+      forward({ signer, transport, maxAnswerBytes: 100 }, declared),
+    ).rejects.toMatchObject({ status: 502, code: 'upstream_response_too_large' });
+    // A body with no Content-Length that never ends: the read stops at the cap and the
+    // connection to the node is closed.
+    const endless = request({ scenario: 'endless-answer' }, [engine.url]);
+    const before = engine.received.length;
+    await expect(
+      forward({ signer, transport, maxAnswerBytes: 256 * 1024 }, endless),
+    ).rejects.toMatchObject({ status: 502, code: 'upstream_response_too_large' });
+    expect(endless.meter.finish()).toMatchObject({
+      outcome: 'upstream_error',
+      errorCode: 'upstream_response_too_large',
+    });
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
   });
 
   it('records a client that left before any answer, and the abort reaches the node', async () => {

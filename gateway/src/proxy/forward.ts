@@ -18,6 +18,7 @@ import { isObject, parseObject, readError, readUsage, type JsonObject } from '..
 import type { UsageMeter } from '../usage/meter.ts';
 import type { NodeTransport, Signer } from '../types.ts';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
+import { AnswerTooLargeError, readTextCapped } from './read-capped.ts';
 import { relaySse } from './relay.ts';
 import { UpstreamAbort } from './upstream.ts';
 
@@ -33,6 +34,10 @@ export const ANSWER_TIMEOUT_MS = 5 * 60_000;
 // Status recorded for a request whose client went away before any answer (nginx's
 // "client closed request"); nobody receives it.
 export const CLIENT_CLOSED_STATUS = 499;
+// A non-streamed answer (a chat completion, or embeddings: 2,048 inputs of 3,072 dimensions
+// are about 70 MB of JSON) is read whole to meter it; a larger one is refused with 502
+// rather than buffered without bound.
+export const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
 
 export type OpenAIPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings';
 
@@ -40,6 +45,8 @@ export interface ForwardDeps {
   signer: Signer;
   transport: NodeTransport;
   timeouts?: { streamIdleMs?: number; answerMs?: number };
+  // Largest non-streamed answer read from a node, in bytes. Default MAX_ANSWER_BYTES.
+  maxAnswerBytes?: number;
 }
 
 export interface ForwardRequest {
@@ -147,7 +154,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       return { response: new Response(relay.stream, { status: 200, headers }), done: relay.done };
     }
     try {
-      const text = await res.text();
+      const text = await readTextCapped(res, deps.maxAnswerBytes ?? MAX_ANSWER_BYTES);
       return {
         response: res.ok ? answer(meter, res, text) : clientError(meter, res, text),
         done: Promise.resolve(),
@@ -155,6 +162,10 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     } catch (err) {
       if (upstream.clientAborted) return clientGone(meter);
       if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
+      if (err instanceof AnswerTooLargeError) {
+        meter.fail('upstream_error', err.code);
+        throw badGateway(err.message, err.code);
+      }
       meter.fail('upstream_error', 'upstream_error');
       throw badGateway(`the node failed while answering: ${describe(err)}`);
     } finally {

@@ -102,6 +102,23 @@ describe('relaySse', () => {
     expect(event).toMatchObject({ outcome: 'upstream_error', errorCode: 'upstream_incomplete' });
   });
 
+  it('ends the stream with an error event when a node sends a line over the 4 MiB cap', async () => {
+    const first = 'data: {"choices":[{"index":0,"text":"a"}]}\n\n';
+    const text = `${first}data: ${'x'.repeat(5 * 1024 * 1024)}`;
+    const cuts = Array.from({ length: 80 }, (_, i) => first.length + (i + 1) * 65_536);
+    const { out, event } = await run(text, cuts, false);
+    expect(out.startsWith(first)).toBe(true);
+    const last = out.slice(first.length);
+    expect(last.length).toBeLessThan(1000);
+    expect(JSON.parse(last.replace(/^data: /, ''))).toMatchObject({
+      error: { code: 'upstream_stream_too_large' },
+    });
+    expect(event).toMatchObject({
+      outcome: 'upstream_error',
+      errorCode: 'upstream_stream_too_large',
+    });
+  });
+
   it('passes blocks through byte for byte however multi-byte characters are cut', async () => {
     // Blocks that start and end with multi-byte characters, so a chunk boundary right after
     // a blank line can still leave half a character in the decoder.

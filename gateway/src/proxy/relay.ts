@@ -3,7 +3,7 @@
 // errors) and to hide the usage the gateway asked for on the client's behalf; every other
 // block goes out exactly as received.
 import { inspectChunk, parseObject, readError } from '../sse/inspect.ts';
-import { DONE, SseParser, withData, type SseEvent } from '../sse/parser.ts';
+import { DONE, SseLimitError, SseParser, withData, type SseEvent } from '../sse/parser.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { UpstreamAbort } from './upstream.ts';
 
@@ -127,13 +127,17 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
         const timedOut =
           upstream.timedOut ||
           (cause !== undefined && 'code' in cause && cause.code === 'UND_ERR_BODY_TIMEOUT');
-        meter.fail('upstream_error', timedOut ? 'upstream_timeout' : 'upstream_error');
+        const code =
+          err instanceof SseLimitError
+            ? 'upstream_stream_too_large'
+            : timedOut
+              ? 'upstream_timeout'
+              : 'upstream_error';
+        meter.fail('upstream_error', code);
         upstream.abort(err);
         reader.cancel(err).catch(() => undefined);
         const reason = err instanceof Error ? err.message : 'connection lost';
-        controller.enqueue(
-          encoder.encode(sseError(`the node stream failed: ${reason}`, 'upstream_error')),
-        );
+        controller.enqueue(encoder.encode(sseError(`the node stream failed: ${reason}`, code)));
         controller.close();
         finish();
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { inspectChunk, parseObject, readError, readUsage } from './inspect.ts';
-import { DONE, SseParser, withData, type SseEvent } from './parser.ts';
+import { DONE, SseLimitError, SseParser, withData, type SseEvent } from './parser.ts';
 
 // A stream as vLLM sends it with include_usage, plus what other engines add: a keep-alive
 // comment, an `event:` line, a multi-line data field, and multi-byte UTF-8 in the content.
@@ -99,6 +99,38 @@ describe('SseParser', () => {
     expect(parser.atBoundary).toBe(false);
     parser.push(new Uint8Array([0xa9, 0x0a, 0x0a]));
     expect(parser.atBoundary).toBe(true);
+  });
+
+  it('refuses a line longer than its cap, whether it arrives whole or a byte at a time', () => {
+    const parser = new SseParser({ maxLineLength: 1000, maxEventLength: 10_000 });
+    expect(() => parser.push(`data: ${'x'.repeat(2000)}`)).toThrow(SseLimitError);
+    const slow = new SseParser({ maxLineLength: 1000, maxEventLength: 10_000 });
+    expect(() => {
+      for (let i = 0; i < 2000; i += 1) slow.push('x');
+    }).toThrow(/longer than 1000/);
+    // Exactly at the cap is fine.
+    const fits = new SseParser({ maxLineLength: 1000, maxEventLength: 10_000 });
+    expect(fits.push(`data: ${'y'.repeat(994)}\n\n`)[0]?.data).toHaveLength(994);
+  });
+
+  it('refuses a block whose lines together pass the event cap', () => {
+    const parser = new SseParser({ maxLineLength: 100, maxEventLength: 1000 });
+    expect(() => {
+      for (let i = 0; i < 50; i += 1) parser.push(`data: ${'z'.repeat(50)}\n`);
+    }).toThrow(SseLimitError);
+  });
+
+  it('caps at 4 MiB by default, and takes a line just under it in small chunks', () => {
+    const parser = new SseParser();
+    const piece = 'a'.repeat(64 * 1024);
+    parser.push('data: ');
+    for (let i = 0; i < 63; i += 1) parser.push(piece);
+    const [event] = parser.push('\n\n');
+    expect(event?.data).toHaveLength(63 * piece.length);
+    const over = new SseParser();
+    expect(() => {
+      for (let i = 0; i < 65; i += 1) over.push(piece);
+    }).toThrow(SseLimitError);
   });
 
   it('treats a field without a colon as empty and keeps non-data lines on rewrite', () => {

@@ -19,7 +19,9 @@ export type Scenario =
   | 'silent'
   | 'bad-request'
   | 'plain-400'
-  | 'fail-500';
+  | 'fail-500'
+  // A non-streamed 200 whose JSON body never ends (no Content-Length).
+  | 'endless-answer';
 
 export interface Received {
   path: string;
@@ -112,6 +114,14 @@ export async function startFakeEngine(opts: {
     if (scenario === 'plain-400') {
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end('bad things');
+      return;
+    }
+    if (scenario === 'endless-answer') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"cmpl-1","choices":[{"index":0,"text":"');
+      const piece = 'x'.repeat(16 * 1024);
+      const timer = setInterval(() => res.write(piece), 1);
+      res.on('close', () => clearInterval(timer));
       return;
     }
     if (req.url === '/v1/embeddings') {

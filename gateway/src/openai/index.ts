@@ -11,6 +11,7 @@ import { forward, type OpenAIPath } from '../proxy/forward.ts';
 import { RoundRobin } from '../routing/choose.ts';
 import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
+import { estimatePromptTokens } from '../usage/estimate.ts';
 import { UsageMeter } from '../usage/meter.ts';
 import {
   ChatBodySchema,
@@ -87,6 +88,7 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
         delete body.stream_options;
       }
       meter.stream = stream;
+      meter.promptEstimate = estimatePromptTokens(path, body);
       if (!allows(key, model)) {
         throw forbidden(`this API key may not use model '${model}'`, 'model_not_allowed');
       }

@@ -37,6 +37,10 @@ let base: string;
 
 type Row = typeof usageEvents.$inferSelect;
 
+// The prompt estimate (usage/estimate.ts) for chat(model): 'user' + 'hi' is 6 characters,
+// 2 tokens, plus 4 for the one message.
+const HI_PROMPT_TOKENS = 6;
+
 beforeAll(async () => {
   temp = await createTempDb();
   signer = await createSigner(await generateSigningJwk());
@@ -363,7 +367,12 @@ describe('streaming', () => {
       error: { code: string };
     };
     expect(last.error.code).toBe('upstream_error');
-    expect(await usageRow(res)).toMatchObject({ outcome: 'upstream_error', completionTokens: 2 });
+    // No usage chunk came: the prompt is estimated from the request, the deltas counted.
+    expect(await usageRow(res)).toMatchObject({
+      outcome: 'upstream_error',
+      promptTokens: HI_PROMPT_TOKENS,
+      completionTokens: 2,
+    });
   });
 
   it('treats a stream that ends without [DONE] as failed', async () => {
@@ -403,6 +412,36 @@ describe('streaming', () => {
     expect(row.status).toBe(200);
     // "first" plus at least the three "more" deltas the client saw.
     expect(row.completionTokens).toBeGreaterThanOrEqual(4);
+    expect(row.promptTokens).toBe(HI_PROMPT_TOKENS);
+  });
+
+  it('reads on for the usage chunk when the client leaves right after finish_reason', async () => {
+    const controller = new AbortController();
+    const before = engine.received.length;
+    const res = await call(
+      '/chat/completions',
+      chat('llama', { stream: true, scenario: 'late-usage' }),
+      'sk-all',
+      controller.signal,
+    );
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let seen = '';
+    const decoder = new TextDecoder();
+    while (!seen.includes('"finish_reason":"stop"')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the stream ended before finish_reason');
+      seen += decoder.decode(value);
+    }
+    controller.abort();
+    const row = await usageRow(res);
+    expect(row).toMatchObject({
+      outcome: 'client_aborted',
+      status: 200,
+      promptTokens: ENGINE_USAGE.prompt_tokens,
+      completionTokens: ENGINE_USAGE.completion_tokens,
+    });
+    // The engine finished its answer: nothing was cut.
+    expect(engine.received[before]?.sent).toContain('[DONE]');
   });
 });
 

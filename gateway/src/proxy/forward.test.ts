@@ -76,6 +76,32 @@ describe.each([
     await expect.poll(() => engine.received[before]?.aborted).toBe(true);
   });
 
+  it('reads on for usage only a bounded grace after the client left, then charges the estimate', async () => {
+    const req = request({ stream: true, scenario: 'finish-then-silent' }, [engine.url]);
+    req.meter.promptEstimate = 7;
+    const before = engine.received.length;
+    const { response, done } = await forward(
+      { signer, transport, timeouts: { abortGraceMs: 100 } },
+      req,
+    );
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let seen = '';
+    while (!seen.includes('"finish_reason":"stop"')) {
+      const { value, done: ended } = await reader.read();
+      if (ended) throw new Error('the stream ended before finish_reason');
+      seen += new TextDecoder().decode(value);
+    }
+    await reader.cancel();
+    await done;
+    expect(req.meter.finish()).toMatchObject({
+      outcome: 'client_aborted',
+      promptTokens: 7,
+      completionTokens: 3,
+      totalTokens: 10,
+    });
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+  });
+
   it('answers 504 when a non-streamed answer takes too long, without retrying', async () => {
     const req = request({ scenario: 'slow' }, [engine.url, engine.url]);
     const before = engine.received.length;

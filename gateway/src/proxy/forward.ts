@@ -44,7 +44,9 @@ export type OpenAIPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embed
 export interface ForwardDeps {
   signer: Signer;
   transport: NodeTransport;
-  timeouts?: { streamIdleMs?: number; answerMs?: number };
+  // abortGraceMs: how long a stream whose client left after the engine finished is read
+  // on for its usage chunk (relay.ts, ABORT_GRACE_MS).
+  timeouts?: { streamIdleMs?: number; answerMs?: number; abortGraceMs?: number };
   // Largest non-streamed answer read from a node, in bytes. Default MAX_ANSWER_BYTES.
   maxAnswerBytes?: number;
 }
@@ -137,13 +139,16 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
 
     meter.status = res.status;
     if (req.stream && res.ok && res.body && isEventStream(res)) {
-      // Headers are here; from now on only silence between chunks counts.
-      upstream.disarm();
+      // Headers are here; from now on only silence between chunks counts, and the relay
+      // decides what a client leaving means for the upstream call.
+      upstream.release();
       const relay = relaySse(res.body, {
         clientWantsUsage,
         meter,
         upstream,
+        clientSignal: req.clientSignal,
         idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
+        abortGraceMs: deps.timeouts?.abortGraceMs,
       });
       const headers = new Headers({
         'content-type': res.headers.get('content-type') ?? 'text/event-stream',

@@ -33,6 +33,7 @@ async function run(text: string, cuts: number[], clientWantsUsage: boolean) {
     clientWantsUsage,
     meter,
     upstream,
+    clientSignal: new AbortController().signal,
     idleTimeoutMs: 60_000,
   });
   const out = await new Response(relay.stream).text();

@@ -2,7 +2,13 @@
 // current unfinished block. It reads each block only to meter it (usage, first token,
 // errors) and to hide the usage the gateway asked for on the client's behalf; every other
 // block goes out exactly as received.
-import { inspectChunk, parseObject, readError } from '../sse/inspect.ts';
+import {
+  inspectChunk,
+  parseObject,
+  readError,
+  type ChunkInfo,
+  type JsonObject,
+} from '../sse/inspect.ts';
 import { DONE, SseLimitError, SseParser, withData, type SseEvent } from '../sse/parser.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { UpstreamAbort } from './upstream.ts';
@@ -21,8 +27,19 @@ export interface RelayOptions {
   clientWantsUsage: boolean;
   meter: UsageMeter;
   upstream: UpstreamAbort;
+  // The client's request signal. The relay, not the upstream call, reacts to it: a client
+  // that leaves after the engine finished still lets the usage chunk arrive.
+  clientSignal: AbortSignal;
   idleTimeoutMs: number;
+  // After the client left, how long the engine's usage chunk is awaited. Default
+  // ABORT_GRACE_MS.
+  abortGraceMs?: number;
 }
+
+// Engines send the usage chunk right after the last finish_reason; a client that leaves
+// in between (the OpenAI SDKs stop reading at finish_reason when iterating by hand) would
+// otherwise leave a row with no prompt tokens.
+export const ABORT_GRACE_MS = 2000;
 
 export interface Relay {
   stream: ReadableStream<Uint8Array>;
@@ -31,20 +48,35 @@ export interface Relay {
 }
 
 export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): Relay {
-  const { meter, upstream, clientWantsUsage } = opts;
+  const { meter, upstream, clientWantsUsage, clientSignal } = opts;
+  const graceMs = opts.abortGraceMs ?? ABORT_GRACE_MS;
   const reader = body.getReader();
   const idle = upstream.idleReader(reader, opts.idleTimeoutMs);
   const parser = new SseParser();
   let sawDone = false;
+  // The engine sent a finish_reason: what is left is the usage chunk and [DONE].
+  let sawFinish = false;
+  // The client is gone (cancelled the stream, or its connection closed).
   let cancelled = false;
+  let settled = false;
   let settle: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     settle = resolve;
   });
   const finish = () => {
+    if (settled) return;
+    settled = true;
     idle.stop();
     upstream.release();
+    clientSignal.removeEventListener('abort', onClientAbort);
     settle();
+  };
+
+  const observe = (json: JsonObject): ChunkInfo => {
+    const info = inspectChunk(json);
+    meter.observeChunk(info);
+    if (info.finished > 0) sawFinish = true;
+    return info;
   };
 
   const relayBlock = (event: SseEvent): string => {
@@ -59,8 +91,7 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
       return event.raw;
     }
     if (!json) return event.raw;
-    const info = inspectChunk(json);
-    meter.observeChunk(info);
+    const info = observe(json);
     if (info.error) {
       meter.fail('error', info.error.code ?? info.error.type ?? 'upstream_error');
       return event.raw;
@@ -72,12 +103,70 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
     return withData(event, JSON.stringify(json));
   };
 
+  // After the client left: blocks are only metered, until the usage chunk or the end.
+  const meterOnly = (value: Uint8Array | undefined, ended: boolean): boolean => {
+    try {
+      const events = ended ? parser.end() : value ? parser.push(value) : [];
+      for (const event of events) {
+        if (event.data === DONE) sawDone = true;
+        const json = event.data === undefined ? null : parseObject(event.data);
+        if (json) observe(json);
+      }
+    } catch {
+      return true;
+    }
+    return ended || sawDone || meter.hasUsage;
+  };
+
+  // The client left. Unless the engine is done with the answer and only its usage chunk is
+  // missing, the node request is aborted at once, so the engine stops generating; else the
+  // relay keeps reading for up to graceMs to meter that chunk. Without it the meter charges
+  // the estimated prompt and the counted deltas.
+  const clientGone = (reason: unknown) => {
+    if (cancelled) return;
+    cancelled = true;
+    if (!sawDone) meter.fail('client_aborted', null);
+    if (!sawFinish || sawDone || meter.hasUsage) {
+      stopUpstream(reason);
+      return;
+    }
+    const timer = setTimeout(() => stopUpstream(new Error('usage grace period over')), graceMs);
+    const drain = async () => {
+      try {
+        for (;;) {
+          const { done: ended, value } = await idle.read();
+          if (meterOnly(value, ended)) break;
+        }
+      } catch {
+        // The grace period ended, or the node failed: the meter keeps what it saw.
+      } finally {
+        clearTimeout(timer);
+        stopUpstream(reason);
+      }
+    };
+    void drain();
+  };
+  const stopUpstream = (reason: unknown) => {
+    upstream.abort(reason);
+    reader.cancel(reason).catch(() => undefined);
+    finish();
+  };
+  function onClientAbort() {
+    clientGone(clientSignal.reason);
+  }
+  clientSignal.addEventListener('abort', onClientAbort, { once: true });
+  if (clientSignal.aborted) onClientAbort();
+
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         for (;;) {
           const { done: ended, value } = await idle.read();
-          if (cancelled) return;
+          if (cancelled) {
+            // A read that was waiting when the client left: its blocks still count.
+            if (meterOnly(value, ended)) stopUpstream(clientSignal.reason);
+            return;
+          }
           if (ended) {
             let out = '';
             // A block cut off by the end is dropped (as an SSE client would), except a
@@ -116,10 +205,8 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
       } catch (err) {
         if (cancelled) return;
         if (upstream.clientAborted) {
-          // The Node host aborts the request signal when the client's connection closes,
-          // which may come before the stream's cancel.
-          if (!sawDone) meter.fail('client_aborted', null);
-          finish();
+          // The client's connection closed while the upstream call still listened to it.
+          clientGone(err);
           controller.close();
           return;
         }
@@ -143,11 +230,7 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
       }
     },
     cancel(reason) {
-      cancelled = true;
-      if (!sawDone) meter.fail('client_aborted', null);
-      upstream.abort(reason);
-      reader.cancel(reason).catch(() => undefined);
-      finish();
+      clientGone(reason);
     },
   });
   return { stream, done };

@@ -21,6 +21,8 @@ export interface ChunkInfo {
   // Number of choices in this chunk carrying generated output (text, content, reasoning,
   // tool calls). A role-only first delta or a bare finish_reason carries none.
   outputs: number;
+  // Number of choices in this chunk with a finish_reason: the engine is done with them.
+  finished: number;
   error: UpstreamError | null;
   // Present and empty `choices` with a usage object: the chunk `include_usage` adds.
   usageOnly: boolean;
@@ -86,11 +88,16 @@ export function inspectChunk(chunk: JsonObject): ChunkInfo {
   const usage = readUsage(chunk.usage);
   const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
   let outputs = 0;
-  for (const choice of choices) if (hasOutput(choice)) outputs += 1;
+  let finished = 0;
+  for (const choice of choices) {
+    if (hasOutput(choice)) outputs += 1;
+    if (isObject(choice) && typeof choice.finish_reason === 'string') finished += 1;
+  }
   return {
     usage,
     choices: choices.length,
     outputs,
+    finished,
     error: readError(chunk),
     usageOnly: usage !== null && choices.length === 0,
   };

@@ -20,6 +20,10 @@ export type Scenario =
   | 'bad-request'
   | 'plain-400'
   | 'fail-500'
+  // A stream whose usage chunk comes a while after the finish_reason.
+  | 'late-usage'
+  // A stream that sends its finish_reason, then nothing, never ending.
+  | 'finish-then-silent'
   // A non-streamed 200 whose JSON body never ends (no Content-Length).
   | 'endless-answer';
 
@@ -188,6 +192,18 @@ export async function startFakeEngine(opts: {
         res.destroy();
         return;
       }
+    }
+    if (scenario === 'finish-then-silent') {
+      write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      return;
+    }
+    if (scenario === 'late-usage') {
+      write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }]));
+      await new Promise((r) => setTimeout(r, 300));
+      write(chunk([], { usage: ENGINE_USAGE }));
+      write('data: [DONE]\n\n');
+      res.end();
+      return;
     }
     if (scenario === 'usage-with-choices') {
       write(chunk([{ index: 0, delta: {}, finish_reason: 'stop' }], { usage: ENGINE_USAGE }));

@@ -26,6 +26,9 @@ export class UsageMeter {
   status = 0;
   outcome: Outcome = 'ok';
   errorCode: string | null = null;
+  // Prompt tokens estimated from the request (usage/estimate.ts), charged when an answer
+  // that was served never reported its usage.
+  promptEstimate = 0;
   #usage: Usage | null = null;
   #outputs = 0;
   #ttftMs: number | null = null;
@@ -55,6 +58,11 @@ export class UsageMeter {
     }
   }
 
+  // Whether the engine reported usage.
+  get hasUsage(): boolean {
+    return this.#usage !== null;
+  }
+
   fail(outcome: Exclude<Outcome, 'ok'>, code: string | null): void {
     // The first failure is the cause; what follows it (the stream ending) is a consequence.
     if (this.outcome !== 'ok') return;
@@ -68,13 +76,15 @@ export class UsageMeter {
 
   finish(): UsageEvent {
     // Without an engine usage report (a stream cut short, or an engine that ignores
-    // include_usage), completion tokens are estimated as the number of output deltas:
-    // engines stream about one token per delta, so this slightly undercounts when a
-    // delta carries several. The prompt size is then unknown and counted as 0.
+    // include_usage), an answer the engine served (status 200) is charged the prompt
+    // estimated from the request, and completion tokens counted as the output deltas:
+    // engines stream about one token per delta, so this slightly undercounts when a delta
+    // carries several. Refused or failed requests (no 200) are charged nothing.
+    const served = this.status === 200 ? this.promptEstimate : 0;
     const usage = this.#usage ?? {
-      promptTokens: 0,
+      promptTokens: served,
       completionTokens: this.#outputs,
-      totalTokens: this.#outputs,
+      totalTokens: served + this.#outputs,
     };
     return {
       id: this.#init.id,

@@ -11,6 +11,7 @@ import {
   GpuInfoSchema,
   InstanceStateSchema,
   RecipeNameSchema,
+  RoutingPolicySchema,
 } from './contracts.ts';
 
 const unixSeconds = z.number().int().describe('unix seconds');
@@ -102,6 +103,25 @@ export const InstanceSchema = z.object({
 });
 export type Instance = z.infer<typeof InstanceSchema>;
 
+// What the gateway process that answered sees of an instance (each replica, or Worker
+// isolate, has its own view): its requests in flight there and its circuit breaker.
+export const InstanceGatewayViewSchema = z.object({
+  in_flight: z.number().int().nonnegative(),
+  // Recent time to first token of streamed answers (a moving average), ms.
+  ttft_ms: z.number().int().nonnegative().nullable(),
+  // closed: in rotation; open: out of rotation until retry_at; half_open: one trial request
+  // is deciding.
+  circuit: z.enum(['closed', 'open', 'half_open']),
+  // Failed attempts since the last success (connection errors, 5xx, broken streams).
+  consecutive_failures: z.number().int().nonnegative(),
+  retry_at: unixSeconds.nullable(),
+});
+
+export const DeploymentInstanceSchema = InstanceSchema.extend({
+  gateway: InstanceGatewayViewSchema,
+});
+export type DeploymentInstance = z.infer<typeof DeploymentInstanceSchema>;
+
 // --- nodes ------------------------------------------------------------------------------
 
 export const NodeSchema = z.object({
@@ -134,11 +154,13 @@ export const DeploymentSchema = z.object({
   options: z.record(z.string(), z.unknown()),
   placement: DeploymentPlacementSchema,
   replicas: z.number().int().nonnegative(),
+  // How requests are spread over the instances (README, "Routing").
+  routing: RoutingPolicySchema,
   // From the recipe's options; null when the stored options no longer parse.
   gpus_per_replica: z.number().int().nonnegative().nullable(),
   created_at: unixSeconds,
   updated_at: unixSeconds,
-  instances: z.array(InstanceSchema),
+  instances: z.array(DeploymentInstanceSchema),
 });
 export type Deployment = z.infer<typeof DeploymentSchema>;
 

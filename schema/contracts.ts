@@ -21,6 +21,14 @@ export const INSTANCE_STATES = [
 export const InstanceStateSchema = z.enum(INSTANCE_STATES);
 export type InstanceState = z.infer<typeof InstanceStateSchema>;
 
+// How the gateway spreads a deployment's requests over its ready instances (README,
+// "Routing"): prefix-cache affinity with bounded load (the default), least outstanding
+// work, or plain rotation.
+export const ROUTING_POLICIES = ['prefix', 'least_load', 'round_robin'] as const;
+export const RoutingPolicySchema = z.enum(ROUTING_POLICIES);
+export type RoutingPolicy = z.infer<typeof RoutingPolicySchema>;
+export const DEFAULT_ROUTING_POLICY: RoutingPolicy = 'prefix';
+
 export const GpuInfoSchema = z.object({
   index: z.number().int().nonnegative(),
   uuid: z.string().max(128).optional(),

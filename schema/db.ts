@@ -3,7 +3,13 @@
 // Times are unix milliseconds (integer) so both drivers agree on them.
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-import type { DeploymentPlacement, GpuInfo, InstanceState, RecipeName } from './contracts.ts';
+import type {
+  DeploymentPlacement,
+  GpuInfo,
+  InstanceState,
+  RecipeName,
+  RoutingPolicy,
+} from './contracts.ts';
 
 const now = sql`(cast(unixepoch('subsecond') * 1000 as integer))`;
 
@@ -73,6 +79,8 @@ export const deployments = sqliteTable(
     options: text('options', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     placement: text('placement', { mode: 'json' }).$type<DeploymentPlacement>().notNull(),
     replicas: integer('replicas').notNull().default(1),
+    // How requests are spread over the instances (contracts.ts ROUTING_POLICIES).
+    routing: text('routing').$type<RoutingPolicy>().notNull().default('prefix'),
     createdAt: integer('created_at').notNull().default(now),
     updatedAt: integer('updated_at').notNull().default(now),
   },

@@ -41,8 +41,10 @@ export const usage = `usage: fleetgate <command> [options]   (FLEETGATE_URL, FLE
   nodes list | nodes get ID | nodes rm ID
   deployments create --model NAME --recipe vllm|sglang|ollama|llamacpp|sim|external
                      [--options JSON] [--node ID] [--replicas N]
+                     [--routing prefix|least_load|round_robin]
   deployments list | deployments get ID | deployments rm ID
   deployments scale ID --replicas N
+  deployments route ID --routing prefix|least_load|round_robin
   deployments logs ID [--tail N] [--replica K]
   usage [--from ISO] [--to ISO] [--group-by key|model|node|day]
 
@@ -103,7 +105,7 @@ const deploymentRow = (d: Deployment) => ({
   ready: `${d.instances.filter((i) => i.state === 'ready').length}/${d.replicas}`,
   states: d.instances.map((i) => `${i.node_id}:${i.state}`),
 });
-const deploymentColumns = ['id', 'model', 'recipe', 'replicas', 'ready', 'states'];
+const deploymentColumns = ['id', 'model', 'recipe', 'replicas', 'routing', 'ready', 'states'];
 
 export const commands: Record<string, Command> = {
   'keys create': {
@@ -226,6 +228,7 @@ export const commands: Record<string, Command> = {
         options: { type: 'string' },
         node: { type: 'string' },
         replicas: { type: 'string' },
+        routing: { type: 'string' },
       });
       if (!f.model || !f.recipe) throw new CliError('--model and --recipe are required');
       let options: unknown = {};
@@ -244,6 +247,7 @@ export const commands: Record<string, Command> = {
           options,
           placement: f.node ? { node_id: f.node } : {},
           replicas: int(f.replicas, 'replicas'),
+          routing: f.routing,
         },
       });
       return show(inv, dep.json, () => table([deploymentRow(dep.data)], deploymentColumns));
@@ -272,6 +276,18 @@ export const commands: Record<string, Command> = {
       const dep = await api.call(DeploymentSchema, `deployments/${id(inv, options)}`, {
         method: 'PATCH',
         body: { replicas },
+      });
+      return show(inv, dep.json, () => table([deploymentRow(dep.data)], deploymentColumns));
+    },
+  },
+  'deployments route': {
+    async run(api, inv) {
+      const options = { routing: { type: 'string' } } as const;
+      const f = flags(inv, options);
+      if (f.routing === undefined) throw new CliError('--routing is required');
+      const dep = await api.call(DeploymentSchema, `deployments/${id(inv, options)}`, {
+        method: 'PATCH',
+        body: { routing: f.routing },
       });
       return show(inv, dep.json, () => table([deploymentRow(dep.data)], deploymentColumns));
     },

@@ -21,6 +21,7 @@ import { zodIssueToError } from './lib/json-body.ts';
 import { bodyLimit } from './middleware/body-limit.ts';
 import { requestId } from './middleware/request-id.ts';
 import { openaiApp } from './openai/index.ts';
+import { LiveStats } from './routing/live.ts';
 import type { AppDeps, AppEnv } from './types.ts';
 
 const HEALTH_TIMEOUT_MS = 5000;
@@ -99,10 +100,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     return c.json({ status: 'ok' });
   });
 
-  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler }));
+  // The gateway's own figures per instance (in flight, circuit breakers), shared by the
+  // router and the admin API.
+  const live = new LiveStats({ now });
+  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live }));
   app.route('/node/v1', nodeApiApp(deps, reconciler));
   app.use('/v1/*', apiKeyAuth(deps, { cache: keyCache }));
-  app.route('/v1', openaiApp(deps));
+  app.route('/v1', openaiApp(deps, live));
 
   app.notFound((c) => {
     const error = notFound(`no route for ${c.req.method} ${c.req.path}`, 'unknown_url');

@@ -103,7 +103,15 @@ describe('the fleetgate CLI', () => {
     expect(created).toMatchObject({ model: 'm1', recipe: 'sim', replicas: 0, instances: [] });
     const scaled = await run(api, ['deployments', 'scale', created.id, '--replicas', '2']);
     // No node has joined: nothing is placed, so none of the two replicas is ready.
-    expect(scaled.split('\n')[1]?.split(/\s+/)).toEqual([created.id, 'm1', 'sim', '2', '0/2', '-']);
+    expect(scaled.split('\n')[1]?.split(/\s+/)).toEqual([
+      created.id,
+      'm1',
+      'sim',
+      '2',
+      'prefix',
+      '0/2',
+      '-',
+    ]);
     expect(await run(api, ['deployments', 'list'])).toContain(created.id);
     expect(await run(api, ['deployments', 'rm', created.id])).toBe(
       `removed deployment ${created.id}`,

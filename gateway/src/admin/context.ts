@@ -1,9 +1,12 @@
 // What the admin sub-apps share with the rest of the app: the API-key cache (cleared when
-// a key changes, so this host enforces it at once) and the placement reconciler.
+// a key changes, so this host enforces it at once), the placement reconciler, and the
+// router's live figures (circuit breakers shown with the instances).
 import type { KeyCache } from '../auth/key-cache.ts';
 import type { Reconciler } from '../control-plane/reconcile.ts';
+import type { LiveStats } from '../routing/live.ts';
 
 export interface AdminContext {
   keyCache: KeyCache;
   reconciler: Reconciler;
+  live: LiveStats;
 }

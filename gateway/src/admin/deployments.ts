@@ -4,14 +4,17 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
+  DEFAULT_ROUTING_POLICY,
   DeploymentPlacementSchema,
   RecipeNameSchema,
+  RoutingPolicySchema,
   type DeploymentPlacement,
   type RecipeName,
 } from '../../../schema/contracts.ts';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
+import type { LiveStats } from '../routing/live.ts';
 import { readJson, zodIssueToError } from '../lib/json-body.ts';
 import { toUnixSeconds } from '../lib/time.ts';
 import {
@@ -45,10 +48,11 @@ const fields = {
   // Checked with DeploymentPlacementSchema below, so its errors name the field.
   placement: z.unknown().optional(),
   replicas: z.number().int().min(0).max(MAX_REPLICAS),
+  routing: RoutingPolicySchema,
 };
 
 const CreateDeploymentSchema = z
-  .object({ ...fields, replicas: fields.replicas.optional() })
+  .object({ ...fields, replicas: fields.replicas.optional(), routing: fields.routing.optional() })
   .strict();
 
 const PatchDeploymentSchema = z
@@ -58,10 +62,30 @@ const PatchDeploymentSchema = z
     options: fields.options,
     placement: fields.placement,
     replicas: fields.replicas.optional(),
+    routing: fields.routing.optional(),
   })
   .strict();
 
-function deploymentView(row: DeploymentRow, instances: InstanceView[]) {
+// What this gateway process sees of an instance: its requests in flight here and its
+// circuit breaker (per process: another replica or isolate may see it otherwise).
+function withGatewayView(live: LiveStats, instances: InstanceView[]) {
+  return instances.map((instance) => {
+    const figures = live.get(instance.id);
+    const retryAt = live.retryAt(instance.id);
+    return {
+      ...instance,
+      gateway: {
+        in_flight: figures.inFlight,
+        ttft_ms: figures.ttftMs === null ? null : Math.round(figures.ttftMs),
+        circuit: figures.circuit.state,
+        consecutive_failures: figures.recentFailures,
+        retry_at: retryAt === null ? null : Math.ceil(retryAt / 1000),
+      },
+    };
+  });
+}
+
+function deploymentView(row: DeploymentRow, instances: InstanceView[], live: LiveStats) {
   const parsed = parseRecipeOptions(row.recipe, row.options);
   return {
     id: row.id,
@@ -71,10 +95,11 @@ function deploymentView(row: DeploymentRow, instances: InstanceView[]) {
     options: row.options,
     placement: row.placement,
     replicas: row.replicas,
+    routing: row.routing,
     gpus_per_replica: parsed.ok ? parsed.gpus : null,
     created_at: toUnixSeconds(row.createdAt),
     updated_at: toUnixSeconds(row.updatedAt),
-    instances,
+    instances: withGatewayView(live, instances),
   };
 }
 
@@ -91,7 +116,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
 
   async function show(id: string) {
     const [row, instances] = await Promise.all([find(id), instancesBy(db, 'deployment', id)]);
-    return deploymentView(row, instances.get(id) ?? []);
+    return deploymentView(row, instances.get(id) ?? [], ctx.live);
   }
 
   // Recipe options and placement, checked together: a pinned node must exist and have
@@ -130,6 +155,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
       options,
       placement,
       replicas: body.replicas ?? 1,
+      routing: body.routing ?? DEFAULT_ROUTING_POLICY,
       createdAt: at,
       updatedAt: at,
     });
@@ -144,7 +170,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     ]);
     return c.json({
       object: 'list',
-      data: rows.map((r) => deploymentView(r, instances.get(r.id) ?? [])),
+      data: rows.map((r) => deploymentView(r, instances.get(r.id) ?? [], ctx.live)),
     });
   });
 
@@ -176,6 +202,7 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
         options,
         placement,
         replicas: body.replicas ?? current.replicas,
+        routing: body.routing ?? current.routing,
         updatedAt: now(),
       },
       { dropInstances: specChanged },

@@ -8,7 +8,8 @@ import type { z } from 'zod';
 import { ApiError, forbidden, notFound } from '../errors.ts';
 import { runInBackground } from '../lib/background.ts';
 import { forward, type OpenAIPath } from '../proxy/forward.ts';
-import { RoundRobin } from '../routing/choose.ts';
+import { LiveStats } from '../routing/live.ts';
+import { Router, hashesOf } from '../routing/router.ts';
 import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
 import { estimatePromptTokens } from '../usage/estimate.ts';
@@ -37,7 +38,7 @@ const modelObject = (r: ModelRoutes) => ({
   owned_by: 'fleetgate',
 });
 
-export function openaiApp(deps: AppDeps): Hono<AppEnv> {
+export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
   const routing = createRoutingCache(deps.db, {
@@ -45,7 +46,7 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
     heartbeatIntervalS: deps.config.heartbeatIntervalS,
     now,
   });
-  const roundRobin = new RoundRobin();
+  const router = new Router(live ?? new LiveStats({ now }));
 
   app.get('/models', async (c) => {
     const table = await routing.get();
@@ -94,6 +95,8 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
       }
       const routes = (await routing.get()).get(model);
       if (!routes) throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+      // Only the prefix policy reads the prompt; the others skip hashing it.
+      const hashes = routes.policy === 'prefix' ? hashesOf(body) : [];
       const forwarded = await forward(deps, {
         requestId: c.var.requestId,
         path,
@@ -102,7 +105,8 @@ export function openaiApp(deps: AppDeps): Hono<AppEnv> {
         stream,
         clientSignal: c.req.raw.signal,
         meter,
-        pick: (tried) => roundRobin.next(model, routes.targets, tried),
+        pick: (tried) => router.pick(routes, hashes, tried),
+        attempt: (target) => router.live.start(target.instanceId),
       });
       const recorded = forwarded.done.then(() => deps.usage.record(meter.finish()));
       runInBackground(c, recorded, 'usage');

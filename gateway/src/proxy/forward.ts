@@ -13,6 +13,7 @@
 // replay would double the load), and anything after the response started.
 // When every attempt failed the client gets 502, or 503 when there was no instance.
 import { ApiError, badGateway, unavailable } from '../errors.ts';
+import type { Attempt } from '../routing/live.ts';
 import type { Target } from '../routing/table.ts';
 import { isObject, parseObject, readError, readUsage, type JsonObject } from '../sse/inspect.ts';
 import type { UsageMeter } from '../usage/meter.ts';
@@ -51,6 +52,9 @@ export interface ForwardDeps {
   maxAnswerBytes?: number;
 }
 
+// What the proxy needs to know of an instance.
+export type ForwardTarget = Pick<Target, 'instanceId' | 'deploymentId' | 'nodeId' | 'advertiseUrl'>;
+
 export interface ForwardRequest {
   requestId: string;
   path: OpenAIPath;
@@ -62,7 +66,10 @@ export interface ForwardRequest {
   clientSignal: AbortSignal;
   meter: UsageMeter;
   // The next instance to try, never one in `tried`; undefined when none is left.
-  pick(tried: ReadonlySet<string>): Target | undefined;
+  pick(tried: ReadonlySet<string>): ForwardTarget | undefined;
+  // Called as each attempt starts; the attempt is told how it ended (the router's live
+  // figures and circuit breakers learn from it).
+  attempt?(target: ForwardTarget): Attempt;
 }
 
 export interface Forwarded {
@@ -101,6 +108,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     if (!target) break;
     tried.add(target.instanceId);
     meter.routedTo(target);
+    const report = req.attempt?.(target);
     const upstream = new UpstreamAbort(req.clientSignal);
     upstream.arm(answerMs);
     let res: Response;
@@ -125,12 +133,14 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       });
     } catch (err) {
       upstream.release();
+      report?.end(upstream.clientAborted ? 'aborted' : 'failed');
       if (upstream.clientAborted) return clientGone(meter);
       if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       failures.push(`${target.nodeId}: ${describe(err)}`);
       continue;
     }
     if (retryable(res.status)) {
+      report?.end('failed');
       failures.push(`${target.nodeId}: HTTP ${res.status}`);
       upstream.release();
       await res.body?.cancel().catch(() => undefined);
@@ -156,15 +166,19 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         // Proxies in front of the gateway (nginx) must not buffer the stream either.
         'x-accel-buffering': 'no',
       });
-      return { response: new Response(relay.stream, { status: 200, headers }), done: relay.done };
+      const done = relay.done.then(() => report?.end(streamOutcome(meter), meter.firstTokenMs));
+      return { response: new Response(relay.stream, { status: 200, headers }), done };
     }
     try {
       const text = await readTextCapped(res, deps.maxAnswerBytes ?? MAX_ANSWER_BYTES);
+      // Answered: a 4xx says the request was wrong, not the instance.
+      report?.end('ok');
       return {
         response: res.ok ? answer(meter, res, text) : clientError(meter, res, text),
         done: Promise.resolve(),
       };
     } catch (err) {
+      report?.end(upstream.clientAborted ? 'aborted' : 'failed');
       if (upstream.clientAborted) return clientGone(meter);
       if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       if (err instanceof AnswerTooLargeError) {
@@ -193,6 +207,13 @@ function isFetchTimeout(err: unknown): boolean {
   const code =
     typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+}
+
+// How a stream that started went for its instance: an error before any output counts
+// against it, a client leaving says nothing, anything else was served.
+function streamOutcome(meter: UsageMeter): 'ok' | 'failed' | 'aborted' {
+  if (meter.outcome === 'client_aborted') return 'aborted';
+  return meter.failed && meter.firstTokenMs === null ? 'failed' : 'ok';
 }
 
 function retryable(status: number): boolean {

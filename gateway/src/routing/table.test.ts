@@ -1,3 +1,4 @@
+import { eq } from 'drizzle-orm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { createTempDb, type TempDb } from '../testing/temp-db.ts';
@@ -84,20 +85,51 @@ describe('loadRoutingTable', () => {
         deploymentId: 'd1',
         nodeId: 'fresh',
         advertiseUrl: 'http://fresh.test:9000',
+        capacity: 256,
       },
       {
         instanceId: 'i2',
         deploymentId: 'd1',
         nodeId: 'edge',
         advertiseUrl: 'http://edge.test:9000',
+        capacity: 256,
       },
       {
         instanceId: 'i4',
         deploymentId: 'd2',
         nodeId: 'fresh',
         advertiseUrl: 'http://fresh.test:9000',
+        capacity: 256,
       },
     ]);
+  });
+
+  it('takes the routing policy of the oldest deployment, capacities from options, and heartbeat figures', async () => {
+    await temp.db
+      .update(deployments)
+      .set({ routing: 'least_load' })
+      .where(eq(deployments.id, 'd2'));
+    await temp.db
+      .update(deployments)
+      .set({ options: { max_num_seqs: 8 } })
+      .where(eq(deployments.id, 'd1'));
+    await temp.db
+      .update(deploymentInstances)
+      .set({
+        metrics: { requests_running: 3, requests_waiting: 2, kv_cache_usage: 0.5, in_flight: 4 },
+      })
+      .where(eq(deploymentInstances.id, 'i1'));
+    const table = await loadRoutingTable(temp.db, { now: NOW, heartbeatIntervalS: HEARTBEAT_S });
+    const llama = table.get('llama');
+    expect(llama?.policy).toBe('least_load');
+    expect(table.get('qwen')?.policy).toBe('prefix');
+    expect(llama?.targets.map((t) => [t.instanceId, t.capacity])).toEqual([
+      ['i1', 8],
+      ['i2', 8],
+      ['i4', 256],
+    ]);
+    expect(llama?.engine.get('i1')).toEqual({ running: 3, waiting: 2, kvCacheUsage: 0.5 });
+    expect(llama?.engine.has('i2')).toBe(false);
   });
 
   it('knows models that have nothing ready (not ready, node offline, no instance at all)', async () => {

@@ -2,23 +2,33 @@
 // One query loads all of it (deployed names included, so an unknown model can be told
 // from a known one with nothing ready), and each app instance caches it for
 // config.cacheTtlMs, so a request costs at most one database round trip on a cache miss.
+import { DEFAULT_ROUTING_POLICY, type RoutingPolicy } from '../../../schema/contracts.ts';
 import { offlineAfterMs } from '../control-plane/liveness.ts';
 import type { Db } from '../store/db.ts';
 import { selectRoutes } from '../store/deployments.ts';
+import { capacityOf, engineFiguresOf, type EngineFigures } from './figures.ts';
 
 export interface Target {
   instanceId: string;
   deploymentId: string;
   nodeId: string;
   advertiseUrl: string;
+  // Sequences the engine runs at once (its max_num_seqs): load is counted against it.
+  capacity: number;
 }
 
 export interface ModelRoutes {
   model: string;
   // Unix seconds of the oldest deployment of this name (the `created` of /v1/models).
   created: number;
+  // The routing policy of the oldest deployment of this name (several deployments of one
+  // model, on different hardware say, share one policy).
+  policy: RoutingPolicy;
   // Ready instances on online nodes, in a stable order; empty when none is ready.
   targets: Target[];
+  // What each target's engine reported in its node's last heartbeat, by instance id;
+  // kept apart from the gateway's own live figures (live.ts).
+  engine: Map<string, EngineFigures>;
 }
 
 export type RoutingTable = ReadonlyMap<string, ModelRoutes>;
@@ -30,14 +40,25 @@ export async function loadRoutingTable(
   const rows = await selectRoutes(db, opts);
 
   const table = new Map<string, ModelRoutes>();
+  // The oldest deployment of each model so far, whose policy the model takes.
+  const oldest = new Map<string, { createdAt: number; id: string }>();
   for (const row of rows) {
     const created = Math.floor(row.createdAt / 1000);
     let routes = table.get(row.model);
     if (!routes) {
-      routes = { model: row.model, created, targets: [] };
+      routes = { model: row.model, created, policy: row.routing, targets: [], engine: new Map() };
       table.set(row.model, routes);
     }
     routes.created = Math.min(routes.created, created);
+    const first = oldest.get(row.model);
+    if (
+      !first ||
+      row.createdAt < first.createdAt ||
+      (row.createdAt === first.createdAt && row.deploymentId < first.id)
+    ) {
+      oldest.set(row.model, { createdAt: row.createdAt, id: row.deploymentId });
+      routes.policy = row.routing ?? DEFAULT_ROUTING_POLICY;
+    }
     // Instance ready but its node offline: the node join came back empty.
     if (row.instanceId === null || row.nodeId === null || row.advertiseUrl === null) continue;
     routes.targets.push({
@@ -45,7 +66,10 @@ export async function loadRoutingTable(
       deploymentId: row.deploymentId,
       nodeId: row.nodeId,
       advertiseUrl: row.advertiseUrl,
+      capacity: capacityOf(row.options),
     });
+    const figures = engineFiguresOf(row.metrics);
+    if (figures) routes.engine.set(row.instanceId, figures);
   }
   return table;
 }

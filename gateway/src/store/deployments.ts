@@ -63,7 +63,10 @@ export function selectRoutes(db: Db, opts: { now: number; heartbeatIntervalS: nu
       model: deployments.model,
       createdAt: deployments.createdAt,
       deploymentId: deployments.id,
+      routing: deployments.routing,
+      options: deployments.options,
       instanceId: deploymentInstances.id,
+      metrics: deploymentInstances.metrics,
       nodeId: nodes.id,
       advertiseUrl: nodes.advertiseUrl,
     })

@@ -70,6 +70,11 @@ export class UsageMeter {
     this.errorCode = code;
   }
 
+  // When the first generated output reached the gateway (ms after the start); null before.
+  get firstTokenMs(): number | null {
+    return this.#ttftMs;
+  }
+
   get failed(): boolean {
     return this.outcome !== 'ok';
   }

@@ -1,0 +1,1 @@
+ALTER TABLE `deployments` ADD `routing` text DEFAULT 'prefix' NOT NULL;

@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Launcher for the `fleetgate` operator CLI: lets Node 20 load the TypeScript sources.
-import { register } from 'tsx/esm/api';
+// The `fleetgate` operator CLI. In a checkout (the TypeScript sources are here) it runs them
+// through tsx; the installed package has only the compiled code (dist/, `npm run build`).
+import { existsSync } from 'node:fs';
 
-register();
-await import('./main.ts');
+const source = new URL('./main.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../../dist/gateway/cli/main.js');
+}

@@ -1,13 +1,16 @@
-// The `fleetgate-node` command line: `register` and `run`.
+// The `fleetgate-node` command line: `join`, `register` and `run`.
 import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig, parseListen } from './config.ts';
 import { startDaemon } from './daemon.ts';
+import { runJoin } from './join.ts';
 import { consoleLogger } from './log.ts';
 import { runRegister } from './register.ts';
 
 const USAGE = `Usage: fleetgate-node <command> [options]
 
 Commands:
+  join       register (once) and run: fleetgate-node join --gateway URL --token TOKEN
+             (see join --help)
   register   exchange a registration token for this node's identity (see register --help)
   run        run the daemon: fleetgate-node run [--config PATH] [--listen HOST:PORT]
 `;
@@ -33,13 +36,17 @@ async function runDaemon(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  return runFromConfig(values.config ?? defaultConfigPath(), values.listen);
+}
+
+// Runs the daemon until SIGTERM or SIGINT.
+async function runFromConfig(configPath: string, listen: string | undefined): Promise<number> {
   const log = consoleLogger();
-  const configPath = values.config ?? defaultConfigPath();
   let daemon;
   try {
-    if (values.listen) parseListen(values.listen);
+    if (listen) parseListen(listen);
     const config = await loadConfig(configPath);
-    daemon = await startDaemon({ config, configPath, listen: values.listen, log });
+    daemon = await startDaemon({ config, configPath, listen, log });
   } catch (err) {
     if (err instanceof ConfigError) {
       log.error(err.message);
@@ -77,6 +84,8 @@ export async function main(argv: string[], defaultCommand?: string): Promise<num
   const command = first && !first.startsWith('-') ? first : defaultCommand;
   const args = command === first ? rest : argv;
   switch (command) {
+    case 'join':
+      return runJoin(args, runFromConfig);
     case 'register':
       return runRegister(args);
     case 'run':

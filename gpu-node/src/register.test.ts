@@ -67,7 +67,7 @@ describe('fleetgate-node register', () => {
     const output = io.text();
     expect(output).not.toContain('fgn-very-secret');
     expect(output).toContain('node_abc');
-    expect(output).toMatch(/ExecStart=.*bin\.js run --config .*node\.json/);
+    expect(output).toMatch(/ExecStart=.*bin\.js join --gateway http:\/\/\S+ --config .*node\.json/);
     expect(output).toContain('[Install]');
     expect(await readFile(path, 'utf8')).toContain('fgn-very-secret');
   });

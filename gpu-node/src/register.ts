@@ -1,5 +1,6 @@
 // `fleetgate-node register`: exchanges a registration token for this node's identity and
 // writes it to the daemon's config file (mode 0600). The node secret is never printed.
+// `fleetgate-node join` (join.ts) takes the same step, then runs the daemon.
 import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,14 @@ import { GatewayError, register } from './control/gateway-client.ts';
 import { queryGpus } from './gpus/nvidia-smi.ts';
 import { DAEMON_VERSION } from './version.ts';
 
+export const NODE_OPTIONS_USAGE = `  --config         where the config is (default ~/.config/fleetgate/node.json,
+                   or FLEETGATE_NODE_CONFIG)
+  --listen         the daemon's listen address (default 0.0.0.0:<advertise-url port>)
+  --model-cache    model weights folder or Docker volume (default FLEETGATE_MODEL_CACHE,
+                   else ~/.cache/fleetgate/models)
+  --runtime        engine runtime: auto (docker when available), process or docker
+`;
+
 export const REGISTER_USAGE = `Usage: fleetgate-node register --gateway URL --token TOKEN --name NAME --advertise-url URL
                                [--config PATH] [--listen HOST:PORT] [--model-cache DIR]
                                [--runtime auto|process|docker]
@@ -27,20 +36,38 @@ export const REGISTER_USAGE = `Usage: fleetgate-node register --gateway URL --to
   --token          a registration token from an admin (fleetgate tokens create)
   --name           this node's name (letters, digits, dot, dash, underscore)
   --advertise-url  the URL the gateway reaches this node's daemon at
-  --config         where to write the config (default ~/.config/fleetgate/node.json,
-                   or FLEETGATE_NODE_CONFIG)
-  --listen         the daemon's listen address (default 0.0.0.0:<advertise-url port>)
-  --model-cache    model weights folder or Docker volume (default ~/.cache/fleetgate/models)
-  --runtime        engine runtime: auto (docker when available), process or docker
-`;
+${NODE_OPTIONS_USAGE}`;
+
+// The options `register` and `join` share (parseArgs' form).
+export const REGISTER_OPTIONS = {
+  gateway: { type: 'string' },
+  token: { type: 'string' },
+  name: { type: 'string' },
+  'advertise-url': { type: 'string' },
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  'model-cache': { type: 'string' },
+  runtime: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export type RegisterValues = Partial<
+  Record<Exclude<keyof typeof REGISTER_OPTIONS, 'help'>, string>
+> & { help?: boolean };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+// The `fleetgate-node` launcher (gpu-node/bin.js), from the sources or from dist/.
+const BIN = fileURLToPath(
+  new URL(
+    import.meta.url.endsWith('.ts') ? '../bin.js' : '../../../gpu-node/bin.js',
+    import.meta.url,
+  ),
+);
 
-function validUrl(flag: string, value: string | undefined): string {
+export function validUrl(flag: string, value: string | undefined): string {
   if (!value) throw new UsageError(`${flag} is required`);
   if (!/^https?:\/\//.test(value) || !URL.canParse(value)) {
     throw new UsageError(`${flag} must be an http(s) URL, got '${value}'`);
@@ -48,7 +75,13 @@ function validUrl(flag: string, value: string | undefined): string {
   return value.replace(/\/+$/, '');
 }
 
-export function systemdUnit(configPath: string): string {
+// The command that runs this node from its config; `join` with an identity only runs, so
+// the same line works before and after registration (without a token once registered).
+export function joinCommand(gateway: string, configPath: string): string {
+  return `${process.execPath} ${BIN} join --gateway ${gateway} --config ${configPath}`;
+}
+
+export function systemdUnit(gateway: string, configPath: string): string {
   const user = userInfo().username;
   return `[Unit]
 Description=fleetgate GPU node daemon
@@ -59,7 +92,7 @@ After=network-online.target docker.service
 Type=simple
 User=${user}
 Environment=FLEETGATE_NODE_CONFIG=${configPath}
-ExecStart=${process.execPath} ${BIN} run --config ${configPath}
+ExecStart=${joinCommand(gateway, configPath)}
 Restart=always
 RestartSec=5
 # SIGTERM to the daemon first: it stops the engines it runs as processes (Docker
@@ -77,81 +110,85 @@ export interface RegisterIo {
   err: (line: string) => void;
 }
 
-const consoleIo: RegisterIo = {
+export const consoleIo: RegisterIo = {
   out: (line) => console.log(line),
   err: (line) => console.error(line),
 };
 
-export async function runRegister(argv: string[], io: RegisterIo = consoleIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        gateway: { type: 'string' },
-        token: { type: 'string' },
-        name: { type: 'string' },
-        'advertise-url': { type: 'string' },
-        config: { type: 'string' },
-        listen: { type: 'string' },
-        'model-cache': { type: 'string' },
-        runtime: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.err(`fleetgate-node register: ${(err as Error).message}\n\n${REGISTER_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(REGISTER_USAGE);
-    return 0;
-  }
+// A registration, validated before anyone is called.
+export interface RegisterPlan {
+  gateway: string;
+  token: string;
+  name: string;
+  advertiseUrl: string;
+  listen: string;
+  modelCache: string;
+  runtime: RuntimePreference;
+  configPath: string;
+}
 
-  let gateway: string;
-  let advertiseUrl: string;
-  let listenAddress: string;
+// Throws UsageError naming the bad flag.
+export function planRegistration(
+  values: RegisterValues,
+  env: NodeJS.ProcessEnv = process.env,
+): RegisterPlan {
+  const gateway = validUrl('--gateway', values.gateway);
+  const advertiseUrl = validUrl('--advertise-url', values['advertise-url']);
+  if (!values.token) throw new UsageError('--token is required');
+  if (!values.name) throw new UsageError('--name is required');
+  const listen = values.listen ?? defaultListen(advertiseUrl);
+  try {
+    parseListen(listen);
+  } catch (err) {
+    throw new UsageError(`--listen: ${(err as Error).message}`);
+  }
   let runtime: RuntimePreference = 'auto';
-  const configPath = resolve(values.config ?? defaultConfigPath());
-  try {
-    gateway = validUrl('--gateway', values.gateway);
-    advertiseUrl = validUrl('--advertise-url', values['advertise-url']);
-    if (!values.token) throw new UsageError('--token is required');
-    if (!values.name) throw new UsageError('--name is required');
-    listenAddress = values.listen ?? defaultListen(advertiseUrl);
-    parseListen(listenAddress);
-    if (values.runtime !== undefined) {
-      if (!(RUNTIME_PREFERENCES as readonly string[]).includes(values.runtime)) {
-        throw new UsageError(`--runtime must be one of ${RUNTIME_PREFERENCES.join(', ')}`);
-      }
-      runtime = values.runtime as RuntimePreference;
+  if (values.runtime !== undefined) {
+    if (!(RUNTIME_PREFERENCES as readonly string[]).includes(values.runtime)) {
+      throw new UsageError(`--runtime must be one of ${RUNTIME_PREFERENCES.join(', ')}`);
     }
-  } catch (err) {
-    io.err(`fleetgate-node register: ${(err as Error).message}\n\n${REGISTER_USAGE}`);
-    return 2;
+    runtime = values.runtime as RuntimePreference;
   }
+  return {
+    gateway,
+    token: values.token,
+    name: values.name,
+    advertiseUrl,
+    listen,
+    modelCache: values['model-cache'] ?? (env.FLEETGATE_MODEL_CACHE || defaultModelCache()),
+    runtime,
+    configPath: resolve(values.config ?? defaultConfigPath(env)),
+  };
+}
 
+export type Registration =
+  { ok: true; config: NodeConfig; gpuNames: string[] } | { ok: false; exitCode: number };
+
+// Registers with the gateway and writes the config; failures are reported on io.err.
+export async function registerNode(
+  plan: RegisterPlan,
+  io: RegisterIo,
+  command = 'register',
+): Promise<Registration> {
   const gpus = await queryGpus();
   if (gpus.error) io.err(`warning: ${gpus.error}; registering without GPUs`);
   const request = RegisterRequestSchema.safeParse({
-    name: values.name,
-    advertise_url: advertiseUrl,
+    name: plan.name,
+    advertise_url: plan.advertiseUrl,
     gpus: gpus.gpus,
     daemon_version: DAEMON_VERSION,
   });
   if (!request.success) {
     const issue = request.error.issues[0];
     io.err(
-      `fleetgate-node register: invalid ${issue?.path.join('.') ?? 'request'}: ${issue?.message ?? ''}`,
+      `fleetgate-node ${command}: invalid ${issue?.path.join('.') ?? 'request'}: ${issue?.message ?? ''}`,
     );
-    return 2;
+    return { ok: false, exitCode: 2 };
   }
 
   let answer;
   try {
-    answer = await register(gateway, values.token, request.data);
+    answer = await register(plan.gateway, plan.token, request.data);
   } catch (err) {
     if (err instanceof GatewayError) {
       switch (err.code) {
@@ -169,50 +206,82 @@ export async function runRegister(argv: string[], io: RegisterIo = consoleIo): P
             `error: registration failed${err.status ? ` (HTTP ${err.status})` : ''}: ${err.message}`,
           );
       }
-      return 1;
+      return { ok: false, exitCode: 1 };
     }
     throw err;
   }
 
   const config: NodeConfig = {
-    gateway_url: gateway,
+    gateway_url: plan.gateway,
     node_id: answer.node_id,
     node_secret: answer.node_secret,
-    name: values.name,
-    advertise_url: advertiseUrl,
+    name: plan.name,
+    advertise_url: plan.advertiseUrl,
     issuer: answer.issuer,
     jwks: answer.jwks,
     heartbeat_interval_s: answer.heartbeat_interval_s,
-    listen: listenAddress,
-    model_cache: values['model-cache'] ?? defaultModelCache(),
-    runtime,
+    listen: plan.listen,
+    model_cache: plan.modelCache,
+    runtime: plan.runtime,
   };
   try {
-    await writeConfig(configPath, config);
+    await writeConfig(plan.configPath, config);
   } catch (err) {
     io.err(
-      `error: registered as ${answer.node_id}, but cannot write ${configPath}: ${(err as Error).message}`,
+      `error: registered as ${answer.node_id}, but cannot write ${plan.configPath}: ${(err as Error).message}`,
     );
     io.err('The node secret was not saved; delete the node on the gateway and register again.');
-    return 1;
+    return { ok: false, exitCode: 1 };
+  }
+  return { ok: true, config, gpuNames: gpus.gpus.map((g) => `${g.index}: ${g.name}`) };
+}
+
+export function shownPath(path: string): string {
+  const home = homedir();
+  return path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;
+}
+
+export async function runRegister(argv: string[], io: RegisterIo = consoleIo): Promise<number> {
+  let values: RegisterValues;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: REGISTER_OPTIONS,
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    io.err(`fleetgate-node register: ${(err as Error).message}\n\n${REGISTER_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(REGISTER_USAGE);
+    return 0;
   }
 
-  const home = homedir();
-  const shown = configPath.startsWith(`${home}/`)
-    ? `~${configPath.slice(home.length)}`
-    : configPath;
-  io.out(`Registered node '${values.name}' as ${answer.node_id} with ${gateway}.
-GPUs reported: ${gpus.gpus.length ? gpus.gpus.map((g) => `${g.index}: ${g.name}`).join(', ') : 'none (CPU-only node)'}
-Config (with the node secret, mode 0600): ${shown}
+  let plan: RegisterPlan;
+  try {
+    plan = planRegistration(values);
+  } catch (err) {
+    io.err(`fleetgate-node register: ${(err as Error).message}\n\n${REGISTER_USAGE}`);
+    return 2;
+  }
+  const result = await registerNode(plan, io);
+  if (!result.ok) return result.exitCode;
+
+  const { config, gpuNames } = result;
+  io.out(`Registered node '${config.name}' as ${config.node_id} with ${plan.gateway}.
+GPUs reported: ${gpuNames.length ? gpuNames.join(', ') : 'none (CPU-only node)'}
+Config (with the node secret, mode 0600): ${shownPath(plan.configPath)}
 
 Next, start the daemon:
 
-  ${process.execPath} ${BIN} run --config ${configPath}
+  ${joinCommand(plan.gateway, plan.configPath)}
 
-The gateway must reach it at ${advertiseUrl} (listening on ${listenAddress}).
+The gateway must reach it at ${plan.advertiseUrl} (listening on ${plan.listen}).
 To run it as a service, save this as /etc/systemd/system/fleetgate-node.service,
 then run: sudo systemctl daemon-reload && sudo systemctl enable --now fleetgate-node
 
-${systemdUnit(configPath)}`);
+${systemdUnit(plan.gateway, plan.configPath)}`);
   return 0;
 }

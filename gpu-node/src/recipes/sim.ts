@@ -6,7 +6,13 @@ import type { EngineSpec } from '../runtimes/types.ts';
 import { parseOptionsForNode } from './parse.ts';
 import type { Recipe, RecipeContext } from './types.ts';
 
-const SIM_MAIN = fileURLToPath(new URL('../sim/main.ts', import.meta.url));
+// Compiled (dist/, see build.ts) the simulator is JavaScript next to this module; from the
+// sources it runs through tsx.
+const COMPILED = import.meta.url.endsWith('.js');
+const SIM_MAIN = fileURLToPath(
+  new URL(COMPILED ? '../sim/main.js' : '../sim/main.ts', import.meta.url),
+);
+const LOADER = COMPILED ? [] : ['--import', 'tsx'];
 // The package root: where `--import tsx` resolves from.
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -57,7 +63,7 @@ export const simRecipe: Recipe = {
     if (options.image) return { ...base, image: options.image, command: args };
     return {
       ...base,
-      command: [process.execPath, '--import', 'tsx', SIM_MAIN, ...args],
+      command: [process.execPath, ...LOADER, SIM_MAIN, ...args],
       cwd: PACKAGE_ROOT,
     };
   },

@@ -81,6 +81,10 @@ async function runFromConfig(configPath: string, listen: string | undefined): Pr
 
 export async function main(argv: string[], defaultCommand?: string): Promise<number> {
   const [first, ...rest] = argv;
+  if (first === '-h' || first === '--help') {
+    console.log(USAGE);
+    return 0;
+  }
   const command = first && !first.startsWith('-') ? first : defaultCommand;
   const args = command === first ? rest : argv;
   switch (command) {

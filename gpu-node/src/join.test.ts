@@ -3,7 +3,7 @@ import { tmpdir, type networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.ts';
-import { freeLocalPort } from './control/instances.ts';
+import { freeLocalPort } from './control/endpoint.ts';
 import { startDaemon } from './daemon.ts';
 import { nameFromHostname, primaryAddress, runJoin, type RunFromConfig } from './join.ts';
 import type { RegisterIo } from './register.ts';

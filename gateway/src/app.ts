@@ -18,7 +18,9 @@ import { nodeApiApp } from './control-plane/node-api.ts';
 import { createReconciler } from './control-plane/reconcile.ts';
 import { ApiError, notFound, unavailable, type ErrorType } from './errors.ts';
 import { zodIssueToError } from './lib/json-body.ts';
+import { accessLog } from './middleware/access-log.ts';
 import { bodyLimit } from './middleware/body-limit.ts';
+import { corsFor } from './middleware/cors.ts';
 import { requestId } from './middleware/request-id.ts';
 import { openaiApp } from './openai/index.ts';
 import { LiveStats } from './routing/live.ts';
@@ -63,6 +65,7 @@ function toApiError(err: unknown, c: Context<AppEnv>): ApiError {
 }
 
 function errorResponse(c: Context<AppEnv>, error: ApiError): Response {
+  c.set('errorCode', error.code ?? undefined);
   for (const [name, value] of Object.entries(error.headers ?? {})) c.header(name, value);
   return c.json(error.body(), error.status);
 }
@@ -77,6 +80,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.use('*', requestId());
+  if (deps.accessLog) app.use('*', accessLog({ write: deps.accessLog, now }));
   app.use('*', bodyLimit({ maxBytes: deps.config.maxBodyBytes }));
 
   app.get('/healthz', async (c) => {
@@ -105,6 +109,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const live = new LiveStats({ now });
   app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live }));
   app.route('/node/v1', nodeApiApp(deps, reconciler));
+  const cors = corsFor(deps.config.corsOrigins);
+  if (cors) app.use('/v1/*', cors);
   app.use('/v1/*', apiKeyAuth(deps, { cache: keyCache }));
   app.route('/v1', openaiApp(deps, live));
 

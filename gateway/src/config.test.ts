@@ -11,6 +11,9 @@ describe('parseConfig', () => {
       heartbeatIntervalS: 5,
       cacheTtlMs: 2000,
       nodeJwtTtlS: 30,
+      accessLog: 'json',
+      corsOrigins: [],
+      apiDocs: 'admin',
     });
   });
 
@@ -22,6 +25,9 @@ describe('parseConfig', () => {
         FLEETGATE_HEARTBEAT_INTERVAL_S: '2',
         FLEETGATE_CACHE_TTL_MS: '0',
         FLEETGATE_NODE_JWT_TTL_S: '60',
+        FLEETGATE_ACCESS_LOG: 'TEXT',
+        FLEETGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+        FLEETGATE_API_DOCS: 'public',
       }),
     ).toEqual({
       adminToken: TOKEN,
@@ -29,7 +35,32 @@ describe('parseConfig', () => {
       heartbeatIntervalS: 2,
       cacheTtlMs: 0,
       nodeJwtTtlS: 60,
+      accessLog: 'text',
+      corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
+      apiDocs: 'public',
     });
+    expect(
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CORS_ORIGINS: ' * ' }).corsOrigins,
+    ).toBe('*');
+  });
+
+  it('refuses a bad log format, docs setting or CORS origin, naming the variable', () => {
+    expect(() =>
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_ACCESS_LOG: 'xml' }),
+    ).toThrow(/FLEETGATE_ACCESS_LOG: must be one of json, text, off/);
+    expect(() => parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_API_DOCS: 'yes' })).toThrow(
+      /FLEETGATE_API_DOCS: must be one of admin, public, off/,
+    );
+    for (const bad of [
+      'https://app.example.com/',
+      'app.example.com',
+      'ftp://x.example',
+      '*, https://a.example',
+    ]) {
+      expect(() =>
+        parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CORS_ORIGINS: bad }),
+      ).toThrow(/FLEETGATE_CORS_ORIGINS: '.+' is not an origin/);
+    }
   });
 
   it('treats empty values as unset', () => {

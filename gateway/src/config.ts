@@ -2,7 +2,7 @@
 // (Node: process.env; Worker: vars and secrets). A bad value stops the start with an error
 // naming the variable, never echoing a secret's value.
 import { DATA_PLANE_JWT_MAX_TTL_S } from '../../schema/contracts.ts';
-import type { GatewayConfig } from './types.ts';
+import type { AccessLogFormat, ApiDocsAccess, GatewayConfig } from './types.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -31,6 +31,43 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  const value = values.find((v) => v === raw);
+  if (value === undefined) {
+    throw new ConfigError(name, `must be one of ${values.join(', ')}, got '${raw}'`);
+  }
+  return value;
+}
+
+// FLEETGATE_CORS_ORIGINS: '*', or origins separated by commas or spaces, each exactly as a
+// browser sends it in Origin (scheme://host[:port], no path).
+function corsOrigins(env: Env): readonly string[] | '*' {
+  const name = 'FLEETGATE_CORS_ORIGINS';
+  const raw = env[name]?.trim() ?? '';
+  if (raw === '*') return '*';
+  const origins = raw.split(/[\s,]+/).filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(
+        name,
+        `'${origin}' is not an origin; write each as scheme://host[:port] (no path or trailing slash), or '*' alone`,
+      );
+    }
+  }
+  return origins;
+}
+
+const ACCESS_LOG_FORMATS: readonly AccessLogFormat[] = ['json', 'text', 'off'];
+const API_DOCS_ACCESS: readonly ApiDocsAccess[] = ['admin', 'public', 'off'];
+
 export function parseConfig(env: Env): GatewayConfig {
   const adminToken = env.FLEETGATE_ADMIN_TOKEN ?? '';
   if (adminToken === '') {
@@ -53,5 +90,8 @@ export function parseConfig(env: Env): GatewayConfig {
     // 0 turns the caches off (every request reads the database).
     cacheTtlMs: integer(env, 'FLEETGATE_CACHE_TTL_MS', 2000, 0, 60_000),
     nodeJwtTtlS: integer(env, 'FLEETGATE_NODE_JWT_TTL_S', 30, 1, DATA_PLANE_JWT_MAX_TTL_S),
+    accessLog: oneOf(env, 'FLEETGATE_ACCESS_LOG', ACCESS_LOG_FORMATS, 'json'),
+    corsOrigins: corsOrigins(env),
+    apiDocs: oneOf(env, 'FLEETGATE_API_DOCS', API_DOCS_ACCESS, 'admin'),
   };
 }

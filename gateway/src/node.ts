@@ -17,6 +17,7 @@ import { drizzle } from 'drizzle-orm/libsql';
 import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
+import { accessLogWriter } from './middleware/access-log.ts';
 import { nodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
 import { migrateLibsql } from './store/migrate.ts';
@@ -90,7 +91,14 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       config.nodeJwtTtlS,
     );
     const usage = createBatchingUsageSink(db, { maxBatch: 200, flushMs: 1000 });
-    const app = createApp({ db, config, signer, usage, transport: nodeHttpTransport });
+    const app = createApp({
+      db,
+      config,
+      signer,
+      usage,
+      transport: nodeHttpTransport,
+      accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
+    });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
     const address = await listen(server);

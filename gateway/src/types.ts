@@ -2,7 +2,12 @@
 // Everything host-specific (database driver, usage writer, signing key, how nodes are
 // reached) arrives here, so app code stays on Web-standard APIs.
 import type { Jwks } from '../../schema/contracts.ts';
+import type { AccessLogWriter } from './middleware/access-log.ts';
 import type { Db } from './store/db.ts';
+import type { UsageMeter } from './usage/meter.ts';
+
+export type AccessLogFormat = 'json' | 'text' | 'off';
+export type ApiDocsAccess = 'admin' | 'public' | 'off';
 
 export interface GatewayConfig {
   // Bearer token for /admin/v1 (compared in constant time).
@@ -16,6 +21,15 @@ export interface GatewayConfig {
   cacheTtlMs: number;
   // Lifetime of the JWT signed for each forwarded request (<= 60 s).
   nodeJwtTtlS: number;
+  // One access-log line per request: JSON, text, or none. parseConfig's default: 'json'
+  // (FLEETGATE_ACCESS_LOG); the host turns it into AppDeps.accessLog.
+  accessLog?: AccessLogFormat;
+  // Browser origins allowed to call /v1 (CORS), or '*' for any. Absent or empty: CORS off
+  // (FLEETGATE_CORS_ORIGINS). Never applied to /admin/v1 or /node/v1.
+  corsOrigins?: readonly string[] | '*';
+  // Who may read /admin/v1/openapi.json and /admin/v1/docs: 'admin' (the admin token, the
+  // default), 'public', or 'off' (not served). FLEETGATE_API_DOCS.
+  apiDocs?: ApiDocsAccess;
 }
 
 // Signs the data-plane JWT for each forwarded request (gateway/src/signing).
@@ -71,6 +85,8 @@ export interface AppDeps {
   usage: UsageSink;
   transport: NodeTransport;
   now?: () => number;
+  // Where access-log lines go (middleware/access-log.ts); absent: no access log.
+  accessLog?: AccessLogWriter;
 }
 
 export interface AuthenticatedKey {
@@ -86,5 +102,11 @@ export interface AppEnv {
     // The id the client sent for correlation, when it was a sane token.
     clientRequestId: string | undefined;
     apiKey: AuthenticatedKey;
+    // A proxied request's usage meter, and the promise that settles when its answer is over
+    // (the end of a stream): what the access log reads at the end.
+    meter: UsageMeter | undefined;
+    settled: Promise<void> | undefined;
+    // The code of the error the request was answered with (app.onError).
+    errorCode: string | undefined;
   };
 }

@@ -9,6 +9,7 @@ import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
 import { parseConfig } from './config.ts';
 import { ApiError } from './errors.ts';
+import { accessLogWriter } from './middleware/access-log.ts';
 import { directTransport } from './proxy/transport.ts';
 import { createSigner } from './signing/signer.ts';
 import type { Db } from './store/db.ts';
@@ -29,6 +30,9 @@ export interface Env {
   FLEETGATE_HEARTBEAT_INTERVAL_S?: string;
   FLEETGATE_CACHE_TTL_MS?: string;
   FLEETGATE_NODE_JWT_TTL_S?: string;
+  FLEETGATE_ACCESS_LOG?: string;
+  FLEETGATE_CORS_ORIGINS?: string;
+  FLEETGATE_API_DOCS?: string;
 }
 
 // A setting the operator has to fix; its message names the variable and never its value.
@@ -100,6 +104,8 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     signer,
     usage: createDirectUsageSink(db),
     transport: directTransport,
+    // Objects, so Workers Logs can query their fields.
+    accessLog: accessLogWriter(config.accessLog ?? 'off', 'objects'),
   });
 }
 

@@ -19,6 +19,7 @@ import {
   type RegisterResponse,
 } from '../../schema/contracts.ts';
 import { createApp } from '../../gateway/src/app.ts';
+import type { AccessLogWriter } from '../../gateway/src/middleware/access-log.ts';
 import { directTransport } from '../../gateway/src/proxy/transport.ts';
 import { createSigner, generateSigningJwk } from '../../gateway/src/signing/signer.ts';
 import type { Db } from '../../gateway/src/store/db.ts';
@@ -135,7 +136,7 @@ export const nodeBody = (name: string, advertiseUrl = 'http://127.0.0.1:9', gpus
 });
 
 export async function startGatewayHarness(
-  opts: { config?: Partial<GatewayConfig>; clock?: number } = {},
+  opts: { config?: Partial<GatewayConfig>; clock?: number; accessLog?: AccessLogWriter } = {},
 ): Promise<GatewayHarness> {
   const temp: TempDb = await createTempDb();
   const signer = await createSigner(await generateSigningJwk());
@@ -157,6 +158,7 @@ export async function startGatewayHarness(
       usage: createDirectUsageSink(db),
       transport: directTransport,
       now: () => clock.now(),
+      accessLog: opts.accessLog,
     };
     return createApp(deps);
   }

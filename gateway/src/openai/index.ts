@@ -78,6 +78,7 @@ export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
       endpoint: path,
       now,
     });
+    c.set('meter', meter);
     try {
       const body: Record<string, unknown> = parseBody(await c.req.text(), schema);
       const model = String(body.model);
@@ -108,6 +109,7 @@ export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
         pick: (tried) => router.pick(routes, hashes, tried),
         attempt: (target) => router.live.start(target.instanceId),
       });
+      c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => deps.usage.record(meter.finish()));
       runInBackground(c, recorded, 'usage');
       // Through the context, so headers set by earlier middleware (x-request-id) apply.

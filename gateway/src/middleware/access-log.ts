@@ -1,0 +1,190 @@
+// One access-log line per request, written when the request is over: for a streamed answer
+// that is when the stream ends (or the client hangs up), not when the headers go out. The
+// line holds what the request learned on its way (the key's id, the model, the node and
+// instance, time to first token, the outcome) and never a body, a header value or a secret.
+//
+// Proxied requests hand their usage meter and their settle promise to the context
+// (c.var.meter, c.var.settled); everything else is read from the context and the response.
+import type { Context, MiddlewareHandler } from 'hono';
+import { runInBackground } from '../lib/background.ts';
+import type { AccessLogFormat, AppEnv, AuthenticatedKey } from '../types.ts';
+
+export interface AccessLogEntry {
+  // When the request arrived (ISO 8601, UTC).
+  time: string;
+  request_id: string;
+  // The client's own id, when it sent a sane one (x-client-request-id / x-request-id).
+  client_request_id: string | null;
+  method: string;
+  // Without the query string.
+  path: string;
+  status: number;
+  // Until the last byte of the answer (streams: the end of the stream).
+  latency_ms: number;
+  // Streams only: until the first generated token reached the gateway.
+  ttft_ms: number | null;
+  key_id: string | null;
+  model: string | null;
+  node_id: string | null;
+  instance_id: string | null;
+  // The request body's declared size (content-length), when it had one.
+  bytes_in: number | null;
+  // The answer's size: counted for streams, content-length otherwise, null when unknown.
+  bytes_out: number | null;
+  // ok | error (refused or failed in the gateway) | upstream_error | client_aborted
+  outcome: string;
+  error_code: string | null;
+}
+
+export type AccessLogWriter = (entry: AccessLogEntry) => void;
+
+const orDash = (v: string | number | null) => (v === null ? '-' : String(v));
+
+// `time request_id method path status latency ...key=value`, for people reading a terminal.
+export function formatAccessLogText(e: AccessLogEntry): string {
+  return [
+    e.time,
+    e.request_id,
+    e.method,
+    e.path,
+    String(e.status),
+    `${e.latency_ms}ms`,
+    `ttft=${e.ttft_ms === null ? '-' : `${e.ttft_ms}ms`}`,
+    `key=${orDash(e.key_id)}`,
+    `model=${orDash(e.model)}`,
+    `node=${orDash(e.node_id)}`,
+    `instance=${orDash(e.instance_id)}`,
+    `in=${orDash(e.bytes_in)}`,
+    `out=${orDash(e.bytes_out)}`,
+    `outcome=${e.outcome}`,
+    `error=${orDash(e.error_code)}`,
+    `client_id=${orDash(e.client_request_id)}`,
+  ].join(' ');
+}
+
+// 'lines': one JSON (or text) line on stdout, for the Node host and log shippers.
+// 'objects': the entry itself to console.log, so Workers Logs indexes its fields.
+export function accessLogWriter(
+  format: AccessLogFormat,
+  style: 'lines' | 'objects',
+  print: (line: unknown) => void = console.log,
+): AccessLogWriter | undefined {
+  if (format === 'off') return undefined;
+  if (format === 'text') return (e) => print(formatAccessLogText(e));
+  return style === 'objects' ? (e) => print(e) : (e) => print(JSON.stringify(e));
+}
+
+const contentLength = (headers: Headers): number | null => {
+  const raw = headers.get('content-length');
+  return raw !== null && /^\d+$/.test(raw) ? Number(raw) : null;
+};
+
+// Passes a body through unchanged, counting its bytes; `ended` settles when it is read to
+// the end, fails or is cancelled.
+function countBytes(body: ReadableStream<Uint8Array>): {
+  stream: ReadableStream<Uint8Array>;
+  ended: Promise<number>;
+} {
+  const reader = body.getReader();
+  let bytes = 0;
+  let end: (n: number) => void = () => undefined;
+  const ended = new Promise<number>((resolve) => {
+    end = resolve;
+  });
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          end(bytes);
+          return;
+        }
+        bytes += value.byteLength;
+        controller.enqueue(value);
+      } catch (err) {
+        end(bytes);
+        controller.error(err);
+      }
+    },
+    async cancel(reason) {
+      end(bytes);
+      await reader.cancel(reason);
+    },
+  });
+  return { stream, ended };
+}
+
+export interface AccessLogOptions {
+  write: AccessLogWriter;
+  // The request's time stamp (the app's clock). Default Date.now.
+  now?: () => number;
+}
+
+export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> {
+  const { write } = options;
+  if (typeof write !== 'function') throw new Error('accessLog: write must be a function');
+  const now = options.now ?? Date.now;
+
+  return async function accessLogMiddleware(c, next) {
+    const arrived = now();
+    const started = performance.now();
+    await next();
+
+    const emit = (bytesOut: number | null) => {
+      try {
+        write(entryFor(c, arrived, Math.round(performance.now() - started), bytesOut));
+      } catch (err) {
+        // A log that cannot be written must not fail the request.
+        console.error('access log:', err instanceof Error ? err.message : err);
+      }
+    };
+    const settled = c.var.settled;
+    const res = c.res;
+    if (res.body && res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      const counted = countBytes(res.body);
+      c.res = new Response(counted.stream, res);
+      const done = Promise.all([counted.ended, settled]).then(([bytes]) => emit(bytes));
+      runInBackground(c, done, 'access log');
+    } else if (settled) {
+      runInBackground(
+        c,
+        settled.then(() => emit(contentLength(res.headers))),
+        'access log',
+      );
+    } else {
+      emit(contentLength(res.headers));
+    }
+  };
+}
+
+function entryFor(
+  c: Context<AppEnv>,
+  arrived: number,
+  latencyMs: number,
+  bytesOut: number | null,
+): AccessLogEntry {
+  const meter = c.var.meter;
+  const usage = meter?.finish();
+  // Set only behind API-key auth.
+  const key: AuthenticatedKey | undefined = c.get('apiKey');
+  const status = c.res.status;
+  return {
+    time: new Date(arrived).toISOString(),
+    request_id: c.var.requestId,
+    client_request_id: c.var.clientRequestId ?? null,
+    method: c.req.method,
+    path: c.req.path,
+    status,
+    latency_ms: latencyMs,
+    ttft_ms: usage?.ttftMs ?? null,
+    key_id: key?.id ?? null,
+    model: usage?.model ?? null,
+    node_id: usage?.nodeId ?? null,
+    instance_id: usage?.instanceId ?? null,
+    bytes_in: contentLength(c.req.raw.headers),
+    bytes_out: bytesOut,
+    outcome: usage?.outcome ?? (status >= 400 ? 'error' : 'ok'),
+    error_code: usage?.errorCode ?? c.var.errorCode ?? null,
+  };
+}

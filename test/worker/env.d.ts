@@ -2,7 +2,7 @@
 // secrets set in vitest.config.mts) plus the test-only ones.
 /// <reference types="@cloudflare/vitest-pool-workers/types" />
 import type { D1Migration } from 'cloudflare:test';
-import type * as WorkerModule from '../../gateway/src/worker.ts';
+import type * as WorkerModule from './entry.ts';
 import type { Env as WorkerEnv } from '../../gateway/src/worker.ts';
 
 declare global {

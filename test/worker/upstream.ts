@@ -2,7 +2,9 @@
 // Worker tests: the gateway inside workerd forwards requests to it over the loopback
 // network like it would to a node's advertise URL. It records what arrived (path,
 // authorization header, body) so tests can check the signed JWT and the forwarded body.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+// It also holds answers on request (/_test/hold/<ns>), so a test can keep a load the
+// Worker started pending, see whether its connection was dropped, and release it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface SeenRequest {
@@ -11,6 +13,14 @@ export interface SeenRequest {
   authorization: string | null;
   requestId: string | null;
   body: unknown;
+}
+
+// Loads held under one namespace, numbered in order of arrival from 1.
+export interface Holds {
+  // Numbers of the loads still waiting for their answer.
+  held: number[];
+  // Numbers of the loads whose connection the Worker dropped before the answer.
+  dropped: number[];
 }
 
 export interface Upstream {
@@ -45,12 +55,45 @@ const REPLY_WORDS = ['Hello', 'from', 'the', 'upstream', 'node.'];
 
 export async function startUpstream(): Promise<Upstream> {
   const seen: SeenRequest[] = [];
+  const holds = new Map<
+    string,
+    { count: number; held: Map<number, ServerResponse>; dropped: number[] }
+  >();
+  const holdsOf = (ns: string) => {
+    let h = holds.get(ns);
+    if (!h) holds.set(ns, (h = { count: 0, held: new Map(), dropped: [] }));
+    return h;
+  };
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       if (req.method === 'GET' && url.pathname === '/_test/requests') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(seen));
+        json(res, 200, seen);
+        return;
+      }
+      const hold = /^\/_test\/(hold|holds|release)\/([\w-]+)(?:\/(\d+))?$/.exec(url.pathname);
+      if (hold) {
+        const [, verb, ns = '', n] = hold;
+        const h = holdsOf(ns);
+        if (verb === 'hold') {
+          const number = ++h.count;
+          h.held.set(number, res);
+          res.on('close', () => {
+            if (h.held.delete(number)) h.dropped.push(number);
+          });
+        } else if (verb === 'holds') {
+          json(res, 200, { held: [...h.held.keys()], dropped: h.dropped } satisfies Holds);
+        } else {
+          const number = Number(n);
+          const waiting = h.held.get(number);
+          h.held.delete(number);
+          if (waiting) json(waiting, 200, { number });
+          json(res, waiting ? 200 : 404, { released: waiting !== undefined });
+        }
         return;
       }
       const raw = await readBody(req);

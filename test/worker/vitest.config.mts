@@ -14,6 +14,8 @@ export default defineProject({
   plugins: [
     cloudflareTest(async ({ inject }) => ({
       wrangler: { configPath: `${root}/wrangler.toml` },
+      // The gateway's handler, plus the probes of cross-request.test.ts.
+      main: `${root}/test/worker/entry.ts`,
       miniflare: {
         bindings: {
           // The secrets a deployment sets with `wrangler secret put`, fresh for each run.

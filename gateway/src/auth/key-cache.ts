@@ -1,9 +1,11 @@
 // A small in-memory cache of API-key lookups by secret hash, so a busy key costs one
 // database read per TTL instead of one per request. Unknown hashes are cached too, for a
 // shorter time, so a client stuck on a wrong key does not hammer the database. The cache
-// is bounded (oldest entries go first) and concurrent misses for one hash share a lookup.
+// is bounded (oldest entries go first) and concurrent misses for one hash share a lookup
+// (with a bounded wait: lib/shared-load.ts says why).
 // Its TTL bounds how long a revoked or disabled key still works on a host that did not
 // make the change; the host that did clears it at once.
+import { createSharedLoads } from '../lib/shared-load.ts';
 import type { StoredKey } from '../store/api-keys.ts';
 
 export const MAX_CACHED_KEYS = 10_000;
@@ -26,12 +28,17 @@ export function createKeyCache(opts: {
   load: (keyHash: string) => Promise<StoredKey | undefined>;
   now: () => number;
   maxEntries?: number;
+  // How long a miss waits for another request's lookup of the same hash before starting
+  // its own. Default SHARED_LOAD_WAIT_MS.
+  sharedLoadWaitMs?: number;
 }): KeyCache {
   const maxEntries = opts.maxEntries ?? MAX_CACHED_KEYS;
   if (opts.ttlMs < 0 || maxEntries < 1) throw new Error('key cache: bad options');
   const negativeTtlMs = Math.min(opts.ttlMs, MAX_NEGATIVE_TTL_MS);
   const entries = new Map<string, Entry>();
-  const loading = new Map<string, Promise<StoredKey | undefined>>();
+  const loading = createSharedLoads<string, StoredKey | undefined>({
+    waitMs: opts.sharedLoadWaitMs,
+  });
   // Bumped by clear(), so a lookup that started before a change is not cached after it.
   let generation = 0;
 
@@ -52,23 +59,12 @@ export function createKeyCache(opts: {
       const hit = entries.get(keyHash);
       if (hit && hit.expires > opts.now()) return Promise.resolve(hit.key);
       if (hit) entries.delete(keyHash);
-      let pending = loading.get(keyHash);
-      if (!pending) {
+      return loading.run(keyHash, async () => {
         const started = generation;
-        pending = opts.load(keyHash).then(
-          (key) => {
-            loading.delete(keyHash);
-            if (started === generation) remember(keyHash, key);
-            return key;
-          },
-          (err: unknown) => {
-            loading.delete(keyHash);
-            throw err;
-          },
-        );
-        loading.set(keyHash, pending);
-      }
-      return pending;
+        const key = await opts.load(keyHash);
+        if (started === generation) remember(keyHash, key);
+        return key;
+      });
     },
     clear() {
       generation += 1;

@@ -4,6 +4,7 @@
 // serialized; across hosts, inserts ignore a replica another host placed first (unique
 // deployment/replica index), so concurrent runs cannot double-place a replica.
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
+import { SHARED_LOAD_WAIT_MS, settledWithin } from '../lib/shared-load.ts';
 import type { Db } from '../store/db.ts';
 import { loadPlacementState, writePlacement } from '../store/placement.ts';
 import { planPlacement, type Plan } from './scheduler.ts';
@@ -55,26 +56,37 @@ export function createReconciler(
   db: Db,
   opts: { heartbeatIntervalS: number; now: () => number },
 ): Reconciler {
-  const minIntervalMs = opts.heartbeatIntervalS * 1000;
+  return serializeRuns(
+    (now) => reconcilePlacement(db, { now, heartbeatIntervalS: opts.heartbeatIntervalS }),
+    { minIntervalMs: opts.heartbeatIntervalS * 1000, now: opts.now },
+  );
+}
+
+// Runs `place` one run at a time. A run waits for the one before it at most waitMs: on
+// Workers the run before may belong to a request that was canceled, and then it never
+// settles (lib/shared-load.ts); a run that cannot wait for it proceeds, which is safe, as
+// concurrent runs on several hosts are (see the top of this file).
+export function serializeRuns(
+  place: (now: number) => Promise<Plan>,
+  opts: { minIntervalMs: number; now: () => number; waitMs?: number },
+): Reconciler {
+  const waitMs = opts.waitMs ?? SHARED_LOAD_WAIT_MS;
   let lastRunAt = Number.NEGATIVE_INFINITY;
-  let chain: Promise<unknown> = Promise.resolve();
+  let previous: Promise<unknown> = Promise.resolve();
 
   function run(): Promise<Plan> {
-    const next = chain.then(() => {
+    const next = settledWithin(previous, waitMs).then(() => {
       lastRunAt = opts.now();
-      return reconcilePlacement(db, {
-        now: lastRunAt,
-        heartbeatIntervalS: opts.heartbeatIntervalS,
-      });
+      return place(lastRunAt);
     });
-    chain = next.catch(() => undefined);
+    previous = next;
     return next;
   }
 
   return {
     run,
     async runIfDue() {
-      if (opts.now() - lastRunAt < minIntervalMs) return;
+      if (opts.now() - lastRunAt < opts.minIntervalMs) return;
       try {
         await run();
       } catch (err) {

@@ -4,6 +4,7 @@
 // config.cacheTtlMs, so a request costs at most one database round trip on a cache miss.
 import { DEFAULT_ROUTING_POLICY, type RoutingPolicy } from '../../../schema/contracts.ts';
 import { offlineAfterMs } from '../control-plane/liveness.ts';
+import { createSharedLoads } from '../lib/shared-load.ts';
 import type { Db } from '../store/db.ts';
 import { selectRoutes } from '../store/deployments.ts';
 import { capacityOf, engineFiguresOf, type EngineFigures } from './figures.ts';
@@ -78,13 +79,32 @@ export interface RoutingCache {
   get(): Promise<RoutingTable>;
 }
 
-export function createRoutingCache(
-  db: Db,
-  opts: { cacheTtlMs: number; heartbeatIntervalS: number; now: () => number },
+export interface RoutingCacheOptions {
+  // How long a loaded table is served without a reload, in ms.
+  cacheTtlMs: number;
+  heartbeatIntervalS: number;
+  now: () => number;
+  // How long a miss waits for a reload another request started before starting its own.
+  // Default SHARED_LOAD_WAIT_MS.
+  sharedLoadWaitMs?: number;
+}
+
+export function createRoutingCache(db: Db, opts: RoutingCacheOptions): RoutingCache {
+  return cacheRoutingTable(
+    (now) => loadRoutingTable(db, { now, heartbeatIntervalS: opts.heartbeatIntervalS }),
+    opts,
+  );
+}
+
+// The caching around any table loader (createRoutingCache's, or a test's).
+export function cacheRoutingTable(
+  loadTable: (now: number) => Promise<RoutingTable>,
+  opts: RoutingCacheOptions,
 ): RoutingCache {
   let cached: { table: RoutingTable; loadedAt: number } | undefined;
-  // Concurrent misses share one load instead of each querying the database.
-  let loading: Promise<RoutingTable> | undefined;
+  // Concurrent misses share one load instead of each querying the database (with a bounded
+  // wait: lib/shared-load.ts says why).
+  const loading = createSharedLoads<'table', RoutingTable>({ waitMs: opts.sharedLoadWaitMs });
   // When a reload fails, a table this young is still served (nodes that died meanwhile
   // are caught by the proxy's retry); older than this, the error reaches the client.
   const maxStaleMs = offlineAfterMs(opts.heartbeatIntervalS);
@@ -92,10 +112,7 @@ export function createRoutingCache(
   const load = async (): Promise<RoutingTable> => {
     const now = opts.now();
     try {
-      const table = await loadRoutingTable(db, {
-        now,
-        heartbeatIntervalS: opts.heartbeatIntervalS,
-      });
+      const table = await loadTable(now);
       cached = { table, loadedAt: now };
       return table;
     } catch (err) {
@@ -104,8 +121,6 @@ export function createRoutingCache(
         return cached.table;
       }
       throw err;
-    } finally {
-      loading = undefined;
     }
   };
 
@@ -114,8 +129,7 @@ export function createRoutingCache(
       if (cached && opts.now() - cached.loadedAt < opts.cacheTtlMs) {
         return Promise.resolve(cached.table);
       }
-      loading ??= load();
-      return loading;
+      return loading.run('table', load);
     },
   };
 }

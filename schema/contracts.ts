@@ -162,5 +162,17 @@ export const DataPlaneClaimsSchema = z.object({
 });
 export type DataPlaneClaims = z.infer<typeof DataPlaneClaimsSchema>;
 
+// Request bodies. The gateway accepts a client's body up to FLEETGATE_MAX_BODY_BYTES (at
+// most GATEWAY_MAX_BODY_BYTES_CEILING) and forwards it re-serialised (JSON.stringify), which
+// can make it longer: a number is written in full (`1e20,` is 5 bytes, its 21 digits and
+// the comma 22) and an invalid UTF-8 byte becomes U+FFFD (3 bytes); nothing else grows, and
+// a stream adds `"stream_options":{"include_usage":true}`. So a forwarded body is at most
+// FORWARDED_BODY_GROWTH times the client's plus FORWARDED_BODY_EXTRA_BYTES, and a node
+// accepts (by default) whatever the gateway can forward.
+export const GATEWAY_MAX_BODY_BYTES_CEILING = 64 * 1024 * 1024;
+export const FORWARDED_BODY_GROWTH = 4.4;
+export const FORWARDED_BODY_EXTRA_BYTES = 64;
+export const NODE_MAX_BODY_BYTES = 5 * GATEWAY_MAX_BODY_BYTES_CEILING;
+
 // Header names shared by both sides.
 export const REQUEST_ID_HEADER = 'x-request-id';

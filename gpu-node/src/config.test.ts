@@ -46,13 +46,20 @@ describe('config file', () => {
       FLEETGATE_NODE_LISTEN: '127.0.0.1:9999',
       FLEETGATE_MODEL_CACHE: '/models',
       FLEETGATE_NODE_RUNTIME: 'process',
+      FLEETGATE_NODE_MAX_BODY_BYTES: '1048576',
     });
     expect(loaded.listen).toBe('127.0.0.1:9999');
+    expect(loaded.max_body_bytes).toBe(1048576);
     expect(loaded.model_cache).toBe('/models');
     expect(loaded.runtime).toBe('process');
     await expect(loadConfig(path, { FLEETGATE_NODE_RUNTIME: 'podman' })).rejects.toThrow(
       /FLEETGATE_NODE_RUNTIME/,
     );
+    for (const bad of ['12', '1e3', 'lots']) {
+      await expect(loadConfig(path, { FLEETGATE_NODE_MAX_BODY_BYTES: bad })).rejects.toThrow(
+        /FLEETGATE_NODE_MAX_BODY_BYTES/,
+      );
+    }
   });
 
   it('explains a missing, broken or incomplete file', async () => {

@@ -6,7 +6,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { JwksSchema } from '../../schema/contracts.ts';
+import { JwksSchema, NODE_MAX_BODY_BYTES } from '../../schema/contracts.ts';
 
 export const RUNTIME_PREFERENCES = ['auto', 'process', 'docker'] as const;
 export type RuntimePreference = (typeof RUNTIME_PREFERENCES)[number];
@@ -18,6 +18,12 @@ const httpUrl = z
 const listenAddress = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be HOST:PORT');
+
+const maxBodyBytes = z
+  .number()
+  .int()
+  .min(1024)
+  .max(4 * NODE_MAX_BODY_BYTES);
 
 export const NodeConfigSchema = z.object({
   gateway_url: httpUrl,
@@ -33,6 +39,9 @@ export const NodeConfigSchema = z.object({
   // Host folder (process runtime) or Docker volume name shared by the node's engines.
   model_cache: z.string().min(1),
   runtime: z.enum(RUNTIME_PREFERENCES).default('auto'),
+  // Largest request body the daemon reads (bytes); default NODE_MAX_BODY_BYTES, everything
+  // the gateway can forward. Larger bodies get 413, which the gateway passes to the client.
+  max_body_bytes: maxBodyBytes.optional(),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
@@ -109,6 +118,15 @@ export async function loadConfig(
       );
     }
     config.runtime = runtime.data;
+  }
+  if (env.FLEETGATE_NODE_MAX_BODY_BYTES) {
+    const bytes = maxBodyBytes.safeParse(Number(env.FLEETGATE_NODE_MAX_BODY_BYTES));
+    if (!bytes.success) {
+      throw new ConfigError(
+        `FLEETGATE_NODE_MAX_BODY_BYTES must be an integer from 1024 to ${4 * NODE_MAX_BODY_BYTES}`,
+      );
+    }
+    config.max_body_bytes = bytes.data;
   }
   return config;
 }

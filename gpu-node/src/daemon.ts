@@ -113,6 +113,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       };
     },
     log,
+    ...(config.max_body_bytes ? { bodyLimits: { maxBytes: config.max_body_bytes } } : {}),
   });
   const address = await listen(server, host, port);
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;

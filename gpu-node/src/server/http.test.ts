@@ -293,6 +293,88 @@ describe('data plane', () => {
   });
 });
 
+// A daemon with small body limits: 16 KiB read, 256 KiB more read and dropped.
+describe('bodies over the limit', () => {
+  let limited: Server;
+  let limitedUrl: string;
+  let connections = 0;
+
+  beforeAll(async () => {
+    limited = createNodeServer({
+      supervisor,
+      verifier: new DataPlaneVerifier(NODE_ID, DATA_PLANE_JWT_ISSUER, signer.jwks),
+      registered: () => true,
+      snapshot: () => ({
+        ...supervisor.totals(),
+        heartbeatFailuresTotal: 0,
+        registered: true,
+        gpus: [],
+        instances: [],
+      }),
+      log: quiet,
+      bodyLimits: { maxBytes: 16 * 1024, discardBytes: 256 * 1024, lingerMs: 2000 },
+    });
+    limited.on('connection', () => (connections += 1));
+    limitedUrl = `http://127.0.0.1:${(await listen(limited, '127.0.0.1', 0)).port}`;
+  });
+
+  afterAll(async () => {
+    limited.closeAllConnections();
+    await new Promise((r) => limited.close(r));
+  });
+
+  async function postTo(body: BodyInit, headers: Record<string, string> = {}) {
+    const token = await signer.sign({ aud: NODE_ID, instance: 'inst-1' });
+    return fetch(`${limitedUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+      body,
+      // A streamed body is sent chunked, without a content-length.
+      ...(typeof body === 'string' ? {} : { duplex: 'half' }),
+    });
+  }
+
+  function chunked(bytes: number): ReadableStream<Uint8Array> {
+    let sent = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (sent >= bytes) {
+          controller.close();
+          return;
+        }
+        const n = Math.min(8192, bytes - sent);
+        sent += n;
+        controller.enqueue(new Uint8Array(n).fill(0x20));
+      },
+    });
+  }
+
+  it('answers 413 on a connection that stays usable when the rest fits the bounds', async () => {
+    const before = connections;
+    const big = JSON.stringify({
+      model: 'm1',
+      messages: [{ role: 'user', content: 'x'.repeat(64 * 1024) }],
+    });
+    for (const body of [big, chunked(100 * 1024), big]) {
+      const error = await expectError(await postTo(body), 413, 'request_too_large');
+      expect(error.message).toMatch(/limit of 16384 bytes/);
+    }
+    // The same connection then carries a request that fits.
+    expect((await postTo(chatBody)).status).toBe(200);
+    expect(connections - before).toBe(1);
+  });
+
+  it('answers 413 and closes without a reset when the body is far over the limit', async () => {
+    const huge = 'x'.repeat(2 * 1024 * 1024);
+    for (let i = 0; i < 20; i += 1) {
+      const res = await postTo(i % 2 ? huge : chunked(huge.length));
+      expect(res.headers.get('connection')).toBe('close');
+      await expectError(res, 413, 'request_too_large');
+    }
+    expect((await postTo(chatBody)).status).toBe(200);
+  });
+});
+
 describe('health, metrics and logs', () => {
   it('reports liveness, and readiness only when registered and every instance is ready', async () => {
     expect((await fetch(`${url}/healthz`)).status).toBe(200);

@@ -6,6 +6,7 @@ import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { Supervisor } from '../control/supervisor.ts';
 import type { Logger } from '../log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
+import { bodyLimits, type BodyLimits } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
 import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
 import { proxyRequest } from './proxy.ts';
@@ -20,13 +21,16 @@ export interface ServerDeps {
   registered: () => boolean;
   snapshot: () => MetricsSnapshot;
   log: Logger;
+  // Request body limits of the data plane (body.ts); defaults there.
+  bodyLimits?: BodyLimits;
 }
 
 const LOGS_PATH = /^\/fleetgate\/v1\/instances\/([^/]+)\/logs$/;
 
 export function createNodeServer(deps: ServerDeps): Server {
+  const limits = bodyLimits(deps.bodyLimits);
   const server = http.createServer((req, res) => {
-    handle(deps, req, res).catch((err: unknown) => {
+    handle(deps, limits, req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendError(res, err);
         return;
@@ -41,12 +45,17 @@ export function createNodeServer(deps: ServerDeps): Server {
   return server;
 }
 
-async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  deps: ServerDeps,
+  limits: Required<BodyLimits>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://node');
   const path = url.pathname;
 
   if (path === '/v1' || path.startsWith('/v1/')) {
-    await dataPlane(deps, req, res);
+    await dataPlane(deps, limits, req, res);
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -92,6 +101,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
 
 async function dataPlane(
   deps: ServerDeps,
+  limits: Required<BodyLimits>,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -115,7 +125,12 @@ async function dataPlane(
   }
   const header = req.headers[REQUEST_ID_HEADER];
   const requestId = (Array.isArray(header) ? header[0] : header) ?? claims.jti;
-  await proxyRequest(req, res, { endpoint: target.endpoint, requestId, onDone: target.begin() });
+  await proxyRequest(req, res, {
+    endpoint: target.endpoint,
+    requestId,
+    onDone: target.begin(),
+    bodyLimits: limits,
+  });
 }
 
 async function engineLogs(

@@ -4,6 +4,7 @@ import http, { type Server } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { bodyLimits } from './body.ts';
 import { proxyRequest } from './proxy.ts';
 
 let engine: net.Server;
@@ -48,7 +49,12 @@ beforeAll(async () => {
   const port = await startEngine();
   const endpoint = { baseUrl: `http://127.0.0.1:${port}`, healthUrl: '', headers: {} };
   proxy = http.createServer((req, res) => {
-    void proxyRequest(req, res, { endpoint, requestId: 'req-1', onDone: () => undefined });
+    void proxyRequest(req, res, {
+      endpoint,
+      requestId: 'req-1',
+      onDone: () => undefined,
+      bodyLimits: bodyLimits(),
+    });
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;

@@ -9,11 +9,9 @@ import http, {
 import https from 'node:https';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { EngineEndpoint } from '../recipes/types.ts';
+import { BodyTooLarge, lingeringClose, readBody, type BodyLimits } from './body.ts';
 import { HttpError, sendError } from './errors.ts';
 
-// Request bodies are read whole (to rewrite served_model_name, and to send a request again
-// after a stale keep-alive connection); the gateway bounds them far lower by default.
-export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const MAX_STALE_SOCKET_RETRIES = 2;
 
 const HOP_BY_HOP = new Set([
@@ -56,31 +54,6 @@ function responseHeaders(upstream: IncomingMessage): OutgoingHttpHeaders {
   return headers;
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(
-          new HttpError(
-            413,
-            'invalid_request_error',
-            `request body is larger than the limit of ${limit} bytes`,
-            'request_too_large',
-          ),
-        );
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 // The engine knows the model under another name: replace `model` in a JSON body.
 function rewriteModel(body: Buffer, servedModelName: string): Buffer {
   if (body.length === 0) return body;
@@ -100,6 +73,9 @@ export interface ProxyOptions {
   requestId: string;
   // Called once when the exchange ends, however it ends.
   onDone: () => void;
+  // Request bodies are read whole (to rewrite served_model_name, and to send a request
+  // again after a stale keep-alive connection), up to these limits (body.ts).
+  bodyLimits: Required<BodyLimits>;
 }
 
 export async function proxyRequest(
@@ -125,10 +101,14 @@ export async function proxyRequest(
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   if (hasBody) {
     try {
-      body = await readBody(req, MAX_BODY_BYTES);
+      body = await readBody(req, opts.bodyLimits);
     } catch (err) {
-      if (err instanceof HttpError) sendError(res, err);
-      else res.destroy();
+      if (err instanceof BodyTooLarge) {
+        if (err.closeConnection) lingeringClose(req, res, opts.bodyLimits);
+        sendError(res, err);
+      } else {
+        res.destroy();
+      }
       done();
       return;
     }

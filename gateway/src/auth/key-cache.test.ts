@@ -4,13 +4,14 @@ import { createKeyCache } from './key-cache.ts';
 
 const KEY: StoredKey = { id: 'k1', name: 'one', models: null, expiresAt: null, disabled: false };
 
-function setup(opts: { ttlMs: number; maxEntries?: number }) {
+function setup(opts: { ttlMs: number; maxEntries?: number; maxUnknown?: number }) {
   let clock = 1_000_000;
   const loads: string[] = [];
   const known = new Map<string, StoredKey>([['h1', KEY]]);
   const cache = createKeyCache({
     ttlMs: opts.ttlMs,
     maxEntries: opts.maxEntries,
+    maxUnknown: opts.maxUnknown,
     now: () => clock,
     load: (hash) => {
       loads.push(hash);
@@ -85,5 +86,19 @@ describe('key cache', () => {
     await t.cache.get('h2');
     await t.cache.get('h1');
     expect(t.loads).toEqual(['h1', 'h2', 'h3', 'h1']);
+  });
+
+  it('keeps valid keys through a flood of random keys, which only evict each other', async () => {
+    const t = setup({ ttlMs: 60_000, maxEntries: 2, maxUnknown: 10 });
+    await t.cache.get('h1');
+    for (let i = 0; i < 1000; i += 1) expect(await t.cache.get(`random-${i}`)).toBeUndefined();
+    expect(await t.cache.get('h1')).toEqual(KEY);
+    expect(t.loads.filter((h) => h === 'h1')).toHaveLength(1);
+    expect(t.cache.size).toBe(1 + 10);
+    // The newest unknown keys are still remembered; the oldest were dropped.
+    const before = t.loads.length;
+    await t.cache.get('random-999');
+    await t.cache.get('random-0');
+    expect(t.loads.slice(before)).toEqual(['random-0']);
   });
 });

@@ -1,7 +1,9 @@
 // A small in-memory cache of API-key lookups by secret hash, so a busy key costs one
 // database read per TTL instead of one per request. Unknown hashes are cached too, for a
-// shorter time, so a client stuck on a wrong key does not hammer the database. The cache
-// is bounded (oldest entries go first) and concurrent misses for one hash share a lookup
+// shorter time, so a client stuck on a wrong key does not hammer the database; they live
+// in a small map of their own, so a flood of random keys evicts other unknown keys only,
+// never the valid ones. Both maps are bounded (oldest entries go first) and concurrent
+// misses for one hash share a lookup
 // (with a bounded wait: lib/shared-load.ts says why).
 // Its TTL bounds how long a revoked or disabled key still works on a host that did not
 // make the change; the host that did clears it at once.
@@ -9,6 +11,7 @@ import { createSharedLoads } from '../lib/shared-load.ts';
 import type { StoredKey } from '../store/api-keys.ts';
 
 export const MAX_CACHED_KEYS = 10_000;
+export const MAX_CACHED_UNKNOWN_KEYS = 1000;
 // Unknown keys are remembered at most this long.
 const MAX_NEGATIVE_TTL_MS = 1000;
 
@@ -28,14 +31,20 @@ export function createKeyCache(opts: {
   load: (keyHash: string) => Promise<StoredKey | undefined>;
   now: () => number;
   maxEntries?: number;
+  // Unknown hashes remembered at once. Default MAX_CACHED_UNKNOWN_KEYS.
+  maxUnknown?: number;
   // How long a miss waits for another request's lookup of the same hash before starting
   // its own. Default SHARED_LOAD_WAIT_MS.
   sharedLoadWaitMs?: number;
 }): KeyCache {
   const maxEntries = opts.maxEntries ?? MAX_CACHED_KEYS;
-  if (opts.ttlMs < 0 || maxEntries < 1) throw new Error('key cache: bad options');
+  const maxUnknown = opts.maxUnknown ?? MAX_CACHED_UNKNOWN_KEYS;
+  if (opts.ttlMs < 0 || maxEntries < 1 || maxUnknown < 1) {
+    throw new Error('key cache: bad options');
+  }
   const negativeTtlMs = Math.min(opts.ttlMs, MAX_NEGATIVE_TTL_MS);
   const entries = new Map<string, Entry>();
+  const unknown = new Map<string, Entry>();
   const loading = createSharedLoads<string, StoredKey | undefined>({
     waitMs: opts.sharedLoadWaitMs,
   });
@@ -45,20 +54,24 @@ export function createKeyCache(opts: {
   function remember(keyHash: string, key: StoredKey | undefined) {
     const ttl = key ? opts.ttlMs : negativeTtlMs;
     if (ttl <= 0) return;
+    const [map, max] = key ? [entries, maxEntries] : [unknown, maxUnknown];
     entries.delete(keyHash);
-    entries.set(keyHash, { key, expires: opts.now() + ttl });
-    while (entries.size > maxEntries) {
-      const oldest = entries.keys().next();
+    unknown.delete(keyHash);
+    map.set(keyHash, { key, expires: opts.now() + ttl });
+    while (map.size > max) {
+      const oldest = map.keys().next();
       if (oldest.done) break;
-      entries.delete(oldest.value);
+      map.delete(oldest.value);
     }
   }
 
   return {
     get(keyHash) {
-      const hit = entries.get(keyHash);
-      if (hit && hit.expires > opts.now()) return Promise.resolve(hit.key);
-      if (hit) entries.delete(keyHash);
+      for (const map of [entries, unknown]) {
+        const hit = map.get(keyHash);
+        if (hit && hit.expires > opts.now()) return Promise.resolve(hit.key);
+        if (hit) map.delete(keyHash);
+      }
       return loading.run(keyHash, async () => {
         const started = generation;
         const key = await opts.load(keyHash);
@@ -69,10 +82,11 @@ export function createKeyCache(opts: {
     clear() {
       generation += 1;
       entries.clear();
+      unknown.clear();
       loading.clear();
     },
     get size() {
-      return entries.size;
+      return entries.size + unknown.size;
     },
   };
 }

@@ -66,7 +66,8 @@ export const nodes = sqliteTable(
     createdAt: integer('created_at').notNull().default(now),
     lastHeartbeatAt: integer('last_heartbeat_at'),
   },
-  (t) => [uniqueIndex('nodes_secret_hash').on(t.secretHash)],
+  // Names are unique: the admin API and the CLI show nodes by name.
+  (t) => [uniqueIndex('nodes_secret_hash').on(t.secretHash), uniqueIndex('nodes_name').on(t.name)],
 );
 
 export const deployments = sqliteTable(

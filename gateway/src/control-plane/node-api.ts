@@ -21,10 +21,10 @@ import { instancesAssignedTo } from '../store/instances.ts';
 import {
   findNodeBySecretHash,
   findNodeIdByName,
-  insertNode,
   recordHeartbeat,
+  registerNode,
 } from '../store/nodes.ts';
-import { findTokenByHash, takeTokenUse } from '../store/registration-tokens.ts';
+import { findTokenByHash } from '../store/registration-tokens.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import { isOnline } from './liveness.ts';
 import type { Reconciler } from './reconcile.ts';
@@ -43,6 +43,17 @@ function credential(header: string | undefined, what: string): string {
     );
   }
   return token;
+}
+
+function nameTaken(name: string, id: string | undefined) {
+  const fix =
+    id === undefined
+      ? 'choose another name'
+      : `(${id}); remove it with DELETE /admin/v1/nodes/${id} or choose another name`;
+  return conflict(
+    `a node named '${name}' is already registered${id === undefined ? ';' : ''} ${fix}`,
+    'node_name_taken',
+  );
 }
 
 // A pull-progress or failure detail as one line for the admin API.
@@ -101,29 +112,26 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
       );
     }
     const sameName = await findNodeIdByName(db, body.name);
-    if (sameName !== undefined) {
-      throw conflict(
-        `a node named '${body.name}' is already registered (${sameName}); remove it with DELETE /admin/v1/nodes/${sameName} or choose another name`,
-        'node_name_taken',
-      );
-    }
-    if (!(await takeTokenUse(db, found.id, at))) {
-      throw unauthorized('registration token is used up', 'registration_token_used_up');
-    }
+    if (sameName !== undefined) throw nameTaken(body.name, sameName);
     const secret = generateSecret('nodeSecret');
     const nodeId = newId('node');
-    await insertNode(db, {
-      id: nodeId,
-      name: body.name,
-      advertiseUrl: body.advertise_url,
-      secretHash: await hashSecret(secret),
-      daemonVersion: body.daemon_version,
-      gpus: body.gpus,
-      registrationTokenId: found.id,
-      createdAt: at,
-      // Offline until its first heartbeat: registered is not yet running.
-      lastHeartbeatAt: null,
-    });
+    const outcome = await registerNode(
+      db,
+      {
+        id: nodeId,
+        name: body.name,
+        advertiseUrl: body.advertise_url,
+        secretHash: await hashSecret(secret),
+        daemonVersion: body.daemon_version,
+        gpus: body.gpus,
+      },
+      found.id,
+      at,
+    );
+    if (outcome === 'name_taken') throw nameTaken(body.name, await findNodeIdByName(db, body.name));
+    if (outcome === 'token_used_up') {
+      throw unauthorized('registration token is used up', 'registration_token_used_up');
+    }
     const answer: RegisterResponse = {
       node_id: nodeId,
       node_secret: secret,

@@ -1,13 +1,12 @@
 // Queries on the nodes table: registration, heartbeats (with the instance states a node
 // reports), the admin API's reads and removal, and the database form of "online".
-import { and, asc, eq, gte, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, lt, sql, type SQL } from 'drizzle-orm';
 import type { GpuInfo, InstanceState } from '../../../schema/contracts.ts';
-import { deploymentInstances, nodes } from '../../../schema/db.ts';
+import { deploymentInstances, nodes, registrationTokens } from '../../../schema/db.ts';
 import { onlineSince } from '../control-plane/liveness.ts';
 import type { Db } from './db.ts';
 
 export type NodeRow = typeof nodes.$inferSelect;
-export type NewNode = typeof nodes.$inferInsert;
 
 // The SQL form of liveness.isOnline: a node whose last heartbeat counts as online at `now`
 // (a node that never sent one fails it, as NULL >= x is not true).
@@ -20,8 +19,79 @@ export async function findNodeIdByName(db: Db, name: string): Promise<string | u
   return row?.id;
 }
 
-export async function insertNode(db: Db, node: NewNode): Promise<void> {
-  await db.insert(nodes).values(node);
+export interface NewNode {
+  id: string;
+  name: string;
+  advertiseUrl: string;
+  secretHash: string;
+  daemonVersion: string;
+  gpus: GpuInfo[];
+}
+
+export type Registration = 'registered' | 'name_taken' | 'token_used_up';
+
+// Inserts the node and takes one use of its registration token, both or neither, in one
+// batch (a transaction): the insert happens only while the token has a use left and is
+// valid at `at`, and the use is taken only when the node was inserted. A name already
+// registered (the unique index, which concurrent registrations of one name run into)
+// fails the batch, so the token keeps its use. The node is offline until its first
+// heartbeat: registered is not yet running.
+export async function registerNode(
+  db: Db,
+  node: NewNode,
+  tokenId: string,
+  at: number,
+): Promise<Registration> {
+  // INSERT ... SELECT: drizzle wants every column, in the table's order.
+  const insert = db.insert(nodes).select((qb) =>
+    qb
+      .select({
+        id: sql<string>`${node.id}`.as('id'),
+        name: sql<string>`${node.name}`.as('name'),
+        advertiseUrl: sql<string>`${node.advertiseUrl}`.as('advertise_url'),
+        secretHash: sql<string>`${node.secretHash}`.as('secret_hash'),
+        daemonVersion: sql<string>`${node.daemonVersion}`.as('daemon_version'),
+        gpus: sql<string>`${JSON.stringify(node.gpus)}`.as('gpus'),
+        stats: sql<null>`null`.as('stats'),
+        registrationTokenId: registrationTokens.id,
+        createdAt: sql<number>`${at}`.as('created_at'),
+        lastHeartbeatAt: sql<null>`null`.as('last_heartbeat_at'),
+      })
+      .from(registrationTokens)
+      .where(
+        and(
+          eq(registrationTokens.id, tokenId),
+          lt(registrationTokens.uses, registrationTokens.maxUses),
+          gt(registrationTokens.expiresAt, at),
+        ),
+      ),
+  );
+  const takeUse = db
+    .update(registrationTokens)
+    .set({ uses: sql`${registrationTokens.uses} + 1` })
+    .where(
+      and(
+        eq(registrationTokens.id, tokenId),
+        sql`exists (select 1 from ${nodes} where ${eq(nodes.id, node.id)})`,
+      ),
+    );
+  const inserted = db.select({ id: nodes.id }).from(nodes).where(eq(nodes.id, node.id));
+  try {
+    const [, , rows] = await db.batch([insert, takeUse, inserted]);
+    return rows.length > 0 ? 'registered' : 'token_used_up';
+  } catch (err) {
+    if (violates(err, 'nodes.name')) return 'name_taken';
+    throw err;
+  }
+}
+
+// A unique constraint on `column` (table.column) failed, as libSQL and D1 word it, in the
+// error or any of its causes.
+function violates(err: unknown, column: string): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.message.includes(`UNIQUE constraint failed: ${column}`)) return true;
+  }
+  return false;
 }
 
 // What a heartbeat needs to know about the node presenting this secret.

@@ -1,6 +1,6 @@
 // Queries on the registration_tokens table: the admin API's create, list and delete, and
-// the node API's lookup and use of a token.
-import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
+// the node API's lookup (a use is taken with the node's insert: store/nodes.ts).
+import { desc, eq } from 'drizzle-orm';
 import { registrationTokens } from '../../../schema/db.ts';
 import type { Db } from './db.ts';
 
@@ -33,22 +33,4 @@ export async function findTokenByHash(db: Db, tokenHash: string): Promise<TokenR
     .where(eq(registrationTokens.tokenHash, tokenHash))
     .limit(1);
   return row;
-}
-
-// Takes one use of the token if one is left and it is still valid at `at`. One statement
-// does the check and the increment, so concurrent registrations cannot both take the last
-// use. False when no use was taken.
-export async function takeTokenUse(db: Db, id: string, at: number): Promise<boolean> {
-  const [taken] = await db
-    .update(registrationTokens)
-    .set({ uses: sql`${registrationTokens.uses} + 1` })
-    .where(
-      and(
-        eq(registrationTokens.id, id),
-        lt(registrationTokens.uses, registrationTokens.maxUses),
-        gt(registrationTokens.expiresAt, at),
-      ),
-    )
-    .returning({ id: registrationTokens.id });
-  return taken !== undefined;
 }

@@ -51,11 +51,11 @@ const fields = {
   routing: RoutingPolicySchema,
 };
 
-const CreateDeploymentSchema = z
+export const CreateDeploymentSchema = z
   .object({ ...fields, replicas: fields.replicas.optional(), routing: fields.routing.optional() })
   .strict();
 
-const PatchDeploymentSchema = z
+export const PatchDeploymentSchema = z
   .object({
     model: fields.model.optional(),
     recipe: fields.recipe.optional(),

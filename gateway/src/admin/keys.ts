@@ -27,7 +27,7 @@ const ModelsSchema = z
   .max(MAX_KEY_MODELS)
   .nullable();
 
-const CreateKeySchema = z
+export const CreateKeySchema = z
   .object({
     name: z.string().trim().min(1).max(128),
     models: ModelsSchema.optional(),
@@ -35,7 +35,7 @@ const CreateKeySchema = z
   })
   .strict();
 
-const PatchKeySchema = z
+export const PatchKeySchema = z
   .object({
     name: z.string().trim().min(1).max(128).optional(),
     models: ModelsSchema.optional(),

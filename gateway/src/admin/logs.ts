@@ -15,7 +15,7 @@ export const MAX_LOG_TAIL = 10_000;
 const NODE_TIMEOUT_MS = 10_000;
 const MAX_LOG_BYTES = 8 * 1024 * 1024;
 
-const QuerySchema = z.object({
+export const LogsQuerySchema = z.object({
   tail: z.coerce.number().int().min(1).max(MAX_LOG_TAIL).default(DEFAULT_LOG_TAIL),
   replica: z.coerce.number().int().min(0).optional(),
 });
@@ -33,7 +33,7 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
 
   app.get('/:id/logs', async (c) => {
     const id = c.req.param('id');
-    const query = QuerySchema.safeParse(c.req.query());
+    const query = LogsQuerySchema.safeParse(c.req.query());
     if (!query.success) throw zodIssueToError(query.error);
     const { tail, replica } = query.data;
 

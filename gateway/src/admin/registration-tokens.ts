@@ -18,7 +18,7 @@ import type { AppDeps, AppEnv } from '../types.ts';
 export const DEFAULT_TOKEN_TTL_S = 3600;
 export const MAX_TOKEN_TTL_S = 30 * 24 * 3600;
 
-const CreateTokenSchema = z
+export const CreateTokenSchema = z
   .object({
     name: z.string().trim().min(1).max(128).nullish(),
     ttl_s: z.number().int().min(1).max(MAX_TOKEN_TTL_S).nullish(),

@@ -17,11 +17,11 @@ const WindowSchema = z.object({
   to: TimeInputSchema.optional(),
 });
 
-const UsageQuerySchema = WindowSchema.extend({
+export const UsageQuerySchema = WindowSchema.extend({
   group_by: z.enum(['key', 'model', 'node', 'day']).optional(),
 });
 
-const EventsQuerySchema = WindowSchema.extend({
+export const EventsQuerySchema = WindowSchema.extend({
   limit: z.coerce.number().int().min(1).max(MAX_EVENTS_LIMIT).default(DEFAULT_EVENTS_LIMIT),
   key_id: z.string().min(1).max(64).optional(),
   model: z.string().min(1).max(256).optional(),

@@ -1,0 +1,374 @@
+// The admin API's OpenAPI 3.1 document, built from the zod schemas the handlers validate
+// requests with and the response contracts in schema/admin.ts, through zod's own
+// z.toJSONSchema (JSON Schema 2020-12, the dialect of OpenAPI 3.1). No OpenAPI library: the
+// handlers stay plain Hono routes, and the Worker bundles nothing more. Each operation is
+// listed once below; a test checks the list against the app's routes both ways.
+import { z } from 'zod';
+import * as admin from '../../../schema/admin.ts';
+import { DeploymentPlacementSchema } from '../../../schema/contracts.ts';
+import { CreateDeploymentSchema, PatchDeploymentSchema } from './deployments.ts';
+import { CreateKeySchema, PatchKeySchema } from './keys.ts';
+import { LogsQuerySchema } from './logs.ts';
+import { CreateTokenSchema } from './registration-tokens.ts';
+import { EventsQuerySchema, UsageQuerySchema } from './usage.ts';
+
+export interface Operation {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  // OpenAPI form: /admin/v1/keys/{id}.
+  path: string;
+  tag: string;
+  summary: string;
+  description?: string;
+  body?: z.ZodType;
+  query?: z.ZodObject;
+  status: 200 | 201;
+  // A schema registered in COMPONENTS, or a media type that is not JSON.
+  response: z.ZodType | { mediaType: string };
+  security?: 'admin' | 'apiKey' | 'none';
+}
+
+// Named schemas: shown once under components.schemas and referred to by name.
+const COMPONENTS: Record<string, z.ZodType> = {
+  ErrorBody: admin.ErrorBodySchema,
+  ApiKey: admin.ApiKeySchema,
+  CreatedApiKey: admin.CreatedApiKeySchema,
+  ApiKeyList: admin.ApiKeyListSchema,
+  DeletedApiKey: admin.DeletedApiKeySchema,
+  RegistrationToken: admin.RegistrationTokenSchema,
+  CreatedRegistrationToken: admin.CreatedRegistrationTokenSchema,
+  RegistrationTokenList: admin.RegistrationTokenListSchema,
+  DeletedRegistrationToken: admin.DeletedRegistrationTokenSchema,
+  Instance: admin.InstanceSchema,
+  Node: admin.NodeSchema,
+  NodeList: admin.NodeListSchema,
+  DeletedNode: admin.DeletedNodeSchema,
+  Deployment: admin.DeploymentSchema,
+  DeploymentList: admin.DeploymentListSchema,
+  DeletedDeployment: admin.DeletedDeploymentSchema,
+  DeploymentLogs: admin.DeploymentLogsSchema,
+  UsageRow: admin.UsageRowSchema,
+  UsageSummary: admin.UsageSummarySchema,
+  UsageEvent: admin.UsageEventSchema,
+  UsageEventList: admin.UsageEventListSchema,
+};
+
+// The handlers check `placement` on its own (so its errors name placement.*); the document
+// shows its real shape.
+const placement = { placement: DeploymentPlacementSchema.optional() };
+
+const A = '/admin/v1';
+
+export const ADMIN_OPERATIONS: Operation[] = [
+  {
+    method: 'post',
+    path: `${A}/keys`,
+    tag: 'keys',
+    summary: 'Create an API key',
+    description: 'The answer holds the secret (`key`); it is shown only here.',
+    body: CreateKeySchema,
+    status: 201,
+    response: admin.CreatedApiKeySchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/keys`,
+    tag: 'keys',
+    summary: 'List API keys',
+    status: 200,
+    response: admin.ApiKeyListSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/keys/{id}`,
+    tag: 'keys',
+    summary: 'Read an API key',
+    status: 200,
+    response: admin.ApiKeySchema,
+  },
+  {
+    method: 'patch',
+    path: `${A}/keys/{id}`,
+    tag: 'keys',
+    summary: 'Change an API key (name, models, expiry, disabled)',
+    body: PatchKeySchema,
+    status: 200,
+    response: admin.ApiKeySchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/keys/{id}`,
+    tag: 'keys',
+    summary: 'Revoke an API key',
+    status: 200,
+    response: admin.DeletedApiKeySchema,
+  },
+  {
+    method: 'post',
+    path: `${A}/registration-tokens`,
+    tag: 'registration-tokens',
+    summary: 'Create a registration token for a GPU machine',
+    description: 'The answer holds the token (`token`); it is shown only here.',
+    body: CreateTokenSchema,
+    status: 201,
+    response: admin.CreatedRegistrationTokenSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/registration-tokens`,
+    tag: 'registration-tokens',
+    summary: 'List registration tokens',
+    status: 200,
+    response: admin.RegistrationTokenListSchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/registration-tokens/{id}`,
+    tag: 'registration-tokens',
+    summary: 'Delete a registration token',
+    status: 200,
+    response: admin.DeletedRegistrationTokenSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/nodes`,
+    tag: 'nodes',
+    summary: 'List nodes, their GPUs, load and instances',
+    status: 200,
+    response: admin.NodeListSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/nodes/{id}`,
+    tag: 'nodes',
+    summary: 'Read a node',
+    status: 200,
+    response: admin.NodeSchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/nodes/{id}`,
+    tag: 'nodes',
+    summary: 'Remove a node; its unpinned replicas are placed elsewhere',
+    status: 200,
+    response: admin.DeletedNodeSchema,
+  },
+  {
+    method: 'post',
+    path: `${A}/deployments`,
+    tag: 'deployments',
+    summary: 'Create a deployment (a model served by a recipe, placed on nodes)',
+    body: CreateDeploymentSchema.extend(placement),
+    status: 201,
+    response: admin.DeploymentSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/deployments`,
+    tag: 'deployments',
+    summary: 'List deployments and their instances',
+    status: 200,
+    response: admin.DeploymentListSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/deployments/{id}`,
+    tag: 'deployments',
+    summary: 'Read a deployment',
+    status: 200,
+    response: admin.DeploymentSchema,
+  },
+  {
+    method: 'patch',
+    path: `${A}/deployments/{id}`,
+    tag: 'deployments',
+    summary: 'Change a deployment (scale, re-spec, move)',
+    description:
+      'A changed model, recipe or options replaces its instances; a replica count only adds or removes replicas.',
+    body: PatchDeploymentSchema.extend(placement),
+    status: 200,
+    response: admin.DeploymentSchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/deployments/{id}`,
+    tag: 'deployments',
+    summary: 'Delete a deployment; nodes stop its engines',
+    status: 200,
+    response: admin.DeletedDeploymentSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/deployments/{id}/logs`,
+    tag: 'deployments',
+    summary: "An engine's last log lines, read from its node",
+    query: LogsQuerySchema,
+    status: 200,
+    response: admin.DeploymentLogsSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/usage`,
+    tag: 'usage',
+    summary: 'Requests, tokens and latencies over a window, in total or grouped',
+    description: 'The window defaults to the last 24 hours; times are unix seconds or ISO 8601.',
+    query: UsageQuerySchema,
+    status: 200,
+    response: admin.UsageSummarySchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/usage/events`,
+    tag: 'usage',
+    summary: 'The latest recorded requests, newest first',
+    query: EventsQuerySchema,
+    status: 200,
+    response: admin.UsageEventListSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/openapi.json`,
+    tag: 'docs',
+    summary: 'This document',
+    status: 200,
+    response: { mediaType: 'application/json' },
+  },
+  {
+    method: 'get',
+    path: `${A}/docs`,
+    tag: 'docs',
+    summary: 'This document as a web page',
+    status: 200,
+    response: { mediaType: 'text/html' },
+  },
+];
+
+type JsonObject = Record<string, unknown>;
+
+// A schema's JSON Schema as OpenAPI embeds it (no $schema or $id of its own).
+function embed(schema: JsonObject): JsonObject {
+  const { $schema: _dialect, $id: _id, ...rest } = schema;
+  return rest;
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+export interface DocumentOptions {
+  // Operations beyond the admin API's (e.g. the key holder's GET /v1/key).
+  extra?: Operation[];
+  // Whether the document and docs page need the admin token.
+  docsPublic: boolean;
+}
+
+export function buildOpenApiDocument(opts: DocumentOptions): JsonObject {
+  const uri = (id: string) => `#/components/schemas/${id}`;
+  const registry = z.registry<{ id: string }>();
+  const names = new Map<z.ZodType, string>();
+  for (const [name, schema] of Object.entries(COMPONENTS)) {
+    registry.add(schema, { id: name });
+    names.set(schema, name);
+  }
+  const components = z.toJSONSchema(registry, { uri }).schemas;
+  const schemas = Object.fromEntries(
+    Object.entries(components).map(([name, schema]) => [name, embed(schema as JsonObject)]),
+  );
+
+  const operations = [...ADMIN_OPERATIONS, ...(opts.extra ?? [])];
+  const paths: Record<string, JsonObject> = {};
+  for (const op of operations) {
+    const security = op.tag === 'docs' && opts.docsPublic ? 'none' : (op.security ?? 'admin');
+    const parameters: JsonObject[] = [];
+    for (const [, name] of op.path.matchAll(/\{([^}]+)\}/g)) {
+      parameters.push({ name, in: 'path', required: true, schema: { type: 'string' } });
+    }
+    if (op.query) {
+      const query = z.toJSONSchema(op.query, { io: 'input', unrepresentable: 'any' });
+      const required = new Set(query.required ?? []);
+      for (const [name, schema] of Object.entries(query.properties ?? {})) {
+        parameters.push({ name, in: 'query', required: required.has(name), schema });
+      }
+    }
+    let content: JsonObject;
+    if ('mediaType' in op.response) {
+      content = { [op.response.mediaType]: {} };
+    } else {
+      const name = names.get(op.response);
+      if (name === undefined) throw new Error(`openapi: ${op.path} answers an unnamed schema`);
+      content = { 'application/json': { schema: ref(name) } };
+    }
+    const operation: JsonObject = {
+      tags: [op.tag],
+      summary: op.summary,
+      ...(op.description ? { description: op.description } : {}),
+      operationId: operationId(op),
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.body
+        ? {
+            requestBody: {
+              required: true,
+              content: {
+                'application/json': {
+                  schema: embed(z.toJSONSchema(op.body, { io: 'input', unrepresentable: 'any' })),
+                },
+              },
+            },
+          }
+        : {}),
+      responses: {
+        [String(op.status)]: { description: 'OK', content },
+        default: { $ref: '#/components/responses/Error' },
+      },
+      security: security === 'none' ? [] : [{ [security]: [] }],
+    };
+    paths[op.path] = { ...paths[op.path], [op.method]: operation };
+  }
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'fleetgate admin API',
+      version: 'v1',
+      description:
+        'Operate a fleetgate gateway: API keys, registration tokens for GPU nodes, nodes, deployments and usage. Times are unix seconds. Every error has OpenAI\'s shape {"error": {message, type, param, code}}.',
+    },
+    tags: [...new Set(operations.map((o) => o.tag))].map((name) => ({ name })),
+    paths,
+    components: {
+      schemas,
+      responses: {
+        Error: {
+          description: "An error, in OpenAI's shape; `code` is stable, `param` names the field.",
+          content: { 'application/json': { schema: ref('ErrorBody') } },
+        },
+      },
+      securitySchemes: {
+        admin: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'The admin token (FLEETGATE_ADMIN_TOKEN).',
+        },
+        apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (sk-fg-...).' },
+      },
+    },
+  };
+}
+
+// keys.list, deployments.logs, ...: stable names for generated clients.
+function operationId(op: Operation): string {
+  const rest = op.path
+    .replace(/^\/(admin\/)?v1\//, '')
+    .split('/')
+    .filter((part) => part && !part.startsWith('{'));
+  const byId = op.path.endsWith('}');
+  const verb =
+    op.method === 'post'
+      ? 'create'
+      : op.method === 'patch'
+        ? 'update'
+        : op.method === 'delete'
+          ? 'delete'
+          : byId
+            ? 'get'
+            : 'list';
+  const action = op.tag === 'docs' ? 'get' : verb;
+  return [...rest.map((p) => p.replace(/[^A-Za-z0-9]+/g, '_')), action].join('.');
+}

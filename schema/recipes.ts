@@ -91,6 +91,10 @@ export const SimOptionsSchema = z
     prefix_cache_tokens: z.number().int().min(0).optional(),
     failure_rate: z.number().min(0).max(1).optional(),
     startup_delay_ms: z.number().min(0).max(600_000).optional(),
+    // A fault: after this many requests the engine stops producing tokens (health stays
+    // 200), for hang_ms (0: until restarted). 0 or absent: never.
+    hang_after_requests: z.number().int().min(0).optional(),
+    hang_ms: z.number().min(0).max(86_400_000).optional(),
   })
   .strict();
 

@@ -27,6 +27,8 @@ const FLAGS: [keyof RecipeOptions['sim'], string][] = [
   ['prefix_cache_tokens', '--prefix-cache-tokens'],
   ['failure_rate', '--failure-rate'],
   ['startup_delay_ms', '--startup-delay-ms'],
+  ['hang_after_requests', '--hang-after-requests'],
+  ['hang_ms', '--hang-ms'],
 ];
 
 export function simArgs(options: RecipeOptions['sim'], port: number, model: string): string[] {

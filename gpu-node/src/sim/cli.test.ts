@@ -32,6 +32,10 @@ describe('parseCli', () => {
       '0.25',
       '--startup-delay-ms',
       '100',
+      '--hang-after-requests',
+      '3',
+      '--hang-ms',
+      '500',
       '--served-model-name',
       'a',
       '--served-model-name',
@@ -54,6 +58,8 @@ describe('parseCli', () => {
         prefixCacheTokens: 0,
         failureRate: 0.25,
         startupDelayMs: 100,
+        hangAfterRequests: 3,
+        hangMs: 500,
       },
     });
     const vllmStyle = parseCli(['--model', 'm', '--served-model-name', 'x', 'y', '--seed', '1']);

@@ -21,6 +21,8 @@ fleetgate-sim: an OpenAI-compatible engine simulator (not a real model).
   --prefix-cache-tokens N       prefix-cache capacity in tokens, 0 = off (default 65536)
   --failure-rate F              share of requests answered with 500, 0..1 (default 0)
   --startup-delay-ms X          time /health answers 503 after start (default 0)
+  --hang-after-requests N       fault: stop producing tokens after N requests (0 = never)
+  --hang-ms X                   how long such a hang lasts, 0 = until restarted (default 0)
 
 Each setting can also come from the environment, e.g. FLEETGATE_SIM_ITL_MS=20.`;
 
@@ -35,6 +37,8 @@ const FLAG_OF: Record<keyof typeof TUNABLE_KEYS, string> = {
   prefix_cache_tokens: 'prefix-cache-tokens',
   failure_rate: 'failure-rate',
   startup_delay_ms: 'startup-delay-ms',
+  hang_after_requests: 'hang-after-requests',
+  hang_ms: 'hang-ms',
 };
 
 export class CliError extends Error {

@@ -133,3 +133,46 @@ describe('Engine scheduling', () => {
     expect(engine.stats().running).toBe(0);
   });
 });
+
+describe('Engine prefill and faults', () => {
+  it('prefills admitted prompts one after the other, and cached blocks cost nothing', () => {
+    const config: EngineConfig = { ...SLOW, ttftMs: 5, prefillMsPerToken: 1, maxNumSeqs: 8 };
+    engine = new Engine(config, () => 1000);
+    const shared = analyzePrompt('a shared system prompt of some length '.repeat(20));
+    const first = engine.submit(job(shared.tokens, 5, shared.blockHashes));
+    const second = engine.submit(job(shared.tokens, 5, shared.blockHashes));
+    const other = engine.submit(job(100, 5));
+    // The first computes its whole prompt; the second reuses it but for the last token,
+    // and waits for the first's prefill; the third waits for both.
+    expect(first.cachedTokens).toBe(0);
+    expect(first.dueAt).toBe(1000 + shared.tokens + 5);
+    expect(second.cachedTokens).toBeGreaterThan(0);
+    const secondPrefill = shared.tokens - second.cachedTokens;
+    expect(second.dueAt).toBe(1000 + shared.tokens + secondPrefill + 5);
+    expect(other.dueAt).toBe(1000 + shared.tokens + secondPrefill + 100 + 5);
+  });
+
+  it('makes no progress while hung, keeps taking requests, and resumes', async () => {
+    engine = new Engine(FAST);
+    engine.hang(Infinity);
+    expect(engine.hung).toBe(true);
+    const stuck = job(10, 3);
+    const seq = engine.submit(stuck);
+    expect(seq.state).toBe('waiting');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(stuck.calls).toEqual([]);
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 1 });
+    engine.stop();
+
+    engine = new Engine(FAST);
+    const before = job(10, 50);
+    engine.submit(before);
+    engine.hang(20);
+    const during = job(10, 3);
+    engine.submit(during);
+    await Promise.all([before.done, during.done]);
+    expect(engine.hung).toBe(false);
+    expect(during.calls.at(-1)?.[2]).toBe(true);
+    expect(before.calls.at(-1)).toEqual([expect.any(Number), 50, true]);
+  });
+});

@@ -5,7 +5,7 @@
 // When the event loop falls behind, a sequence catches up: every token due by then is
 // handed over in one call, as an engine would have produced them meanwhile.
 import { performance } from 'node:perf_hooks';
-import { firstTokenDelayMs, interTokenDelayMs, type LatencyParams } from './latency.ts';
+import { interTokenDelayMs, scheduleFirstToken, type LatencyParams } from './latency.ts';
 import { Histogram, E2E_BUCKETS, TTFT_BUCKETS } from './metrics.ts';
 import { PrefixCache, cachedPromptTokens } from './prefix-cache.ts';
 import { createRng, type Rng } from './prng.ts';
@@ -75,6 +75,12 @@ export class Engine {
   private generationTokens = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  // When the prefills admitted so far are done (latency.ts: prefill is serial).
+  private prefillFreeAt = 0;
+  // While hung (a fault), nothing progresses until hungUntil; Infinity: until stopped.
+  private hungAt = 0;
+  private hungUntil = -Infinity;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: EngineConfig,
@@ -98,9 +104,10 @@ export class Engine {
   submit(job: Job): Sequence {
     const now = this.now();
     const seq = new Sequence(job, now, createRng(job.timingSeed));
-    // FIFO: nobody overtakes a waiting sequence.
-    if (this.running < this.config.maxNumSeqs && this.waiting === 0) this.admit(seq, now);
-    else {
+    // FIFO: nobody overtakes a waiting sequence. A hung engine admits nothing.
+    if (this.running < this.config.maxNumSeqs && this.waiting === 0 && !this.isHung(now)) {
+      this.admit(seq, now);
+    } else {
       this.queue.push(seq);
       this.waiting++;
     }
@@ -123,10 +130,46 @@ export class Engine {
     }
   }
 
+  // A fault: the engine stops making progress for `ms` (Infinity: until stopped), as a GPU
+  // or collective hang does, while its HTTP side keeps answering. Requests keep arriving
+  // and wait; when it resumes, every due time moves by the time lost.
+  hang(ms: number): void {
+    const now = this.now();
+    if (this.isHung(now)) return;
+    this.hungAt = now;
+    this.hungUntil = now + ms;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    if (Number.isFinite(ms)) this.resumeTimer = setTimeout(this.resume, ms);
+  }
+
+  get hung(): boolean {
+    return this.isHung(this.now());
+  }
+
+  private isHung(now: number): boolean {
+    return now < this.hungUntil;
+  }
+
+  private readonly resume = (): void => {
+    this.resumeTimer = undefined;
+    const now = this.now();
+    const lost = now - this.hungAt;
+    this.hungUntil = -Infinity;
+    for (const seq of this.heap) seq.dueAt += lost;
+    this.prefillFreeAt += lost;
+    this.admitWaiting(now);
+    this.arm(now);
+  };
+
   // Drops every sequence and the timer, without calling back: the owner ends its requests.
   stop(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.resumeTimer !== undefined) clearTimeout(this.resumeTimer);
     this.timer = undefined;
+    this.resumeTimer = undefined;
+    this.hungUntil = -Infinity;
     this.timerAt = Infinity;
     for (const seq of this.heap) seq.state = 'cancelled';
     for (let i = this.queueHead; i < this.queue.length; i++) {
@@ -154,11 +197,14 @@ export class Engine {
     }
     this.kvTokens += job.promptTokens;
     const uncached = job.promptTokens - seq.cachedTokens;
-    seq.dueAt = now + firstTokenDelayMs(this.config, uncached, seq.rng());
+    const first = scheduleFirstToken(this.config, now, this.prefillFreeAt, uncached, seq.rng());
+    this.prefillFreeAt = first.prefillFreeAt;
+    seq.dueAt = first.dueAt;
     this.push(seq);
   }
 
   private admitWaiting(now: number): void {
+    if (this.isHung(now)) return;
     while (this.running < this.config.maxNumSeqs && this.waiting > 0) {
       const seq = this.queue[this.queueHead];
       this.queue[this.queueHead++] = undefined;
@@ -180,6 +226,7 @@ export class Engine {
   }
 
   private arm(now: number): void {
+    if (this.isHung(now)) return;
     const next = this.heap[0];
     if (next === undefined) {
       if (this.timer !== undefined) clearTimeout(this.timer);

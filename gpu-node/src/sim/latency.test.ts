@@ -3,6 +3,7 @@ import {
   firstTokenDelayMs,
   interTokenDelayMs,
   jitterFactor,
+  scheduleFirstToken,
   slowdownFactor,
   type LatencyParams,
 } from './latency.ts';
@@ -38,5 +39,15 @@ describe('latency model', () => {
     const jittery = { ...params, jitter: 0.1 };
     expect(firstTokenDelayMs(jittery, 0, 0)).toBeCloseTo(45);
     expect(interTokenDelayMs(jittery, 0, 0.75)).toBeCloseTo(10.5);
+  });
+});
+
+describe('serial prefill', () => {
+  it('starts a prefill when the ones before it are done', () => {
+    const p = { ...params, ttftMs: 10, prefillMsPerToken: 1 };
+    expect(scheduleFirstToken(p, 100, 0, 50, 0.5)).toEqual({ dueAt: 160, prefillFreeAt: 150 });
+    expect(scheduleFirstToken(p, 100, 150, 50, 0.5)).toEqual({ dueAt: 210, prefillFreeAt: 200 });
+    // Nothing to compute: only the fixed overhead.
+    expect(scheduleFirstToken(p, 100, 90, 0, 0.5)).toEqual({ dueAt: 110, prefillFreeAt: 100 });
   });
 });

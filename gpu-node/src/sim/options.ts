@@ -22,6 +22,10 @@ export interface SimOptions {
   prefixCacheTokens: number;
   failureRate: number;
   startupDelayMs: number;
+  // A fault: after this many requests (0: never) the engine stops producing tokens, for
+  // hangMs (0: until restarted), while /health keeps answering 200.
+  hangAfterRequests: number;
+  hangMs: number;
 }
 
 // Chosen to look like a small model on one GPU: answers stream at ~60 tokens/s.
@@ -39,6 +43,8 @@ export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'model'> = {
   prefixCacheTokens: 65_536,
   failureRate: 0,
   startupDelayMs: 0,
+  hangAfterRequests: 0,
+  hangMs: 0,
 };
 
 // The tunables, in the recipe schema's snake_case, for validation.
@@ -55,6 +61,8 @@ export const TUNABLE_KEYS = {
   prefix_cache_tokens: 'prefixCacheTokens',
   failure_rate: 'failureRate',
   startup_delay_ms: 'startupDelayMs',
+  hang_after_requests: 'hangAfterRequests',
+  hang_ms: 'hangMs',
 } as const satisfies Record<string, keyof SimOptions>;
 
 export function resolveOptions(

@@ -128,6 +128,7 @@ export class Simulator {
   private readonly active = new Set<Answer>();
   private readonly delayed = new Map<Answer, NodeJS.Timeout>();
   private readonly finished = new Map<string, number>();
+  private submitted = 0;
   private closed = false;
 
   constructor(readonly options: SimOptions) {
@@ -404,6 +405,11 @@ export class Simulator {
     const go = (): void => {
       this.delayed.delete(answer);
       answer.begin();
+      this.submitted += 1;
+      const { hangAfterRequests, hangMs } = this.options;
+      if (hangAfterRequests > 0 && this.submitted === hangAfterRequests + 1) {
+        this.engine.hang(hangMs > 0 ? hangMs : Infinity);
+      }
       answer.seq = this.engine.submit(answer);
     };
     if (delayMs > 0) this.delayed.set(answer, setTimeout(go, delayMs));

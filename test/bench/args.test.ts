@@ -12,8 +12,18 @@ describe('parseBenchArgs', () => {
       memory: true,
       memoryS: 10,
       out: undefined,
+      routing: false,
       help: false,
     });
+  });
+
+  it('takes --routing, with longer default windows per policy', () => {
+    expect(parseBenchArgs(['--routing'])).toMatchObject({
+      routing: true,
+      durationS: 10,
+      warmupS: 2,
+    });
+    expect(parseBenchArgs(['--routing', '--duration', '3'])).toMatchObject({ durationS: 3 });
   });
 
   it('reads levels (sorted, without repeats), durations, --worker and --out', () => {

@@ -10,6 +10,8 @@ export interface BenchOptions {
   memory: boolean;
   memoryS: number;
   out: string | undefined;
+  // The routing benchmark (policies against workloads) instead of the overhead one.
+  routing: boolean;
   help: boolean;
 }
 
@@ -21,6 +23,8 @@ export const USAGE = `npm run bench -- [options]
   --warmup 1             warm-up seconds before each level (default 1)
   --memory-duration 10   seconds of the slow-stream memory phase; 0 skips it (default 10)
   --worker               also measure the Worker host under wrangler dev (path d)
+  --routing              instead: the routing policies against workloads A, B, C
+                         (--duration and --warmup apply per policy; defaults 10 and 2)
   --out DIR              results folder (default test/bench/results/<timestamp>)
   -h, --help             this text`;
 
@@ -55,10 +59,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       options: {
         levels: { type: 'string', default: '1,16,64,256' },
         'non-streaming': { type: 'string', default: '16' },
-        duration: { type: 'string', default: '5' },
-        warmup: { type: 'string', default: '1' },
+        duration: { type: 'string' },
+        warmup: { type: 'string' },
         'memory-duration': { type: 'string', default: '10' },
         worker: { type: 'boolean', default: false },
+        routing: { type: 'boolean', default: false },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -82,12 +87,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       allowZero: true,
       integer: true,
     }),
-    durationS: positiveNumber('duration', v.duration),
-    warmupS: positiveNumber('warmup', v.warmup, { allowZero: true }),
+    durationS: positiveNumber('duration', v.duration ?? (v.routing ? '10' : '5')),
+    warmupS: positiveNumber('warmup', v.warmup ?? (v.routing ? '2' : '1'), { allowZero: true }),
     worker: v.worker,
     memory: memoryS > 0,
     memoryS,
     out: v.out,
+    routing: v.routing,
     help: v.help,
   };
 }

@@ -20,6 +20,7 @@ import { startLoadGenerator, type LoadGenerator } from './loadgen-client.ts';
 import type { LoadConfig } from './loadgen.ts';
 import { RssRecorder, WindowProbe, type Role } from './measure.ts';
 import { renderMarkdown, fmt } from './report.ts';
+import { runRoutingBench } from './routing.ts';
 import {
   PATH_LABELS,
   type BenchResults,
@@ -287,6 +288,10 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const dir = await mkdtemp(join(os.tmpdir(), 'fleetgate-bench-'));
   cleanups.push({ name: 'temp folder', run: () => rm(dir, { recursive: true, force: true }) });
+  if (opts.routing) {
+    await runRoutingBench({ ...opts, track, log, machine, commit, dir });
+    return;
+  }
   log(
     `fleetgate benchmark: levels ${opts.levels.join(', ')}, ${opts.durationS} s each (state in ${dir})`,
   );

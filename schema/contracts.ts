@@ -174,5 +174,13 @@ export const FORWARDED_BODY_GROWTH = 4.4;
 export const FORWARDED_BODY_EXTRA_BYTES = 64;
 export const NODE_MAX_BODY_BYTES = 5 * GATEWAY_MAX_BODY_BYTES_CEILING;
 
+// Engine logs (GET /fleetgate/v1/instances/{id}/logs?tail=N on the node, read by the
+// gateway's admin API): both sides accept a tail of 1 to LOG_TAIL_MAX_LINES lines, and the
+// node keeps its JSON answer within LOG_ANSWER_MAX_BYTES (the oldest lines go first), which
+// is what the gateway reads at most.
+export const LOG_TAIL_DEFAULT_LINES = 100;
+export const LOG_TAIL_MAX_LINES = 10_000;
+export const LOG_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
+
 // Header names shared by both sides.
 export const REQUEST_ID_HEADER = 'x-request-id';

@@ -1,5 +1,6 @@
 // The gateway and a gpu-node daemon as real processes, at the edges of the data plane: a
-// body the node refuses as too large, reaching the client as the node's 413.
+// body the node refuses as too large, reaching the client as the node's 413; the longest
+// log tail the gateway allows.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ let gateway: Gateway;
 let node: GpuNode;
 let apiKey: string;
 let client: OpenAI;
+let deploymentId: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleetgate-edges-'));
@@ -43,6 +45,7 @@ beforeAll(async () => {
     options: { ttft_ms: 1, itl_ms: 1, max_tokens: 8, seed: 7 },
     replicas: 1,
   });
+  deploymentId = deployment.id;
   await waitForReady(gateway, deployment.id, 60_000);
   apiKey = (await gateway.admin.request<{ key: string }>('POST', '/keys', { name: 'edges' })).key;
   client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 });
@@ -86,5 +89,21 @@ describe('a body over the node limit', () => {
       messages: [{ role: 'user', content: 'hello' }],
     });
     expect(small.choices[0]?.message.content).toBeTruthy();
+  });
+});
+
+describe('engine logs', () => {
+  it('reads as many lines as the gateway allows from the node', async () => {
+    for (const tail of [5001, 10_000]) {
+      const logs = await gateway.admin.request<{ data: string[]; instance_id: string }>(
+        'GET',
+        `/deployments/${deploymentId}/logs?tail=${tail}`,
+      );
+      expect(logs.data.length).toBeGreaterThan(0);
+      expect(logs.data.length).toBeLessThanOrEqual(tail);
+    }
+    await expect(
+      gateway.admin.request('GET', `/deployments/${deploymentId}/logs?tail=10001`),
+    ).rejects.toMatchObject({ status: 400 });
   });
 });

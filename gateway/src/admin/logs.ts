@@ -3,6 +3,11 @@
 // address, with a JWT for that node and instance, like any forwarded request).
 import { Hono } from 'hono';
 import { z } from 'zod';
+import {
+  LOG_ANSWER_MAX_BYTES,
+  LOG_TAIL_DEFAULT_LINES,
+  LOG_TAIL_MAX_LINES,
+} from '../../../schema/contracts.ts';
 import { isOnline } from '../control-plane/liveness.ts';
 import { ApiError, badGateway, notFound, unavailable } from '../errors.ts';
 import { zodIssueToError } from '../lib/json-body.ts';
@@ -10,10 +15,11 @@ import { AnswerTooLargeError, readTextCapped } from '../proxy/read-capped.ts';
 import { findPlacedInstance } from '../store/instances.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
-export const DEFAULT_LOG_TAIL = 100;
-export const MAX_LOG_TAIL = 10_000;
+// The node accepts the same tails and answers within the same size (schema/contracts.ts).
+export const DEFAULT_LOG_TAIL = LOG_TAIL_DEFAULT_LINES;
+export const MAX_LOG_TAIL = LOG_TAIL_MAX_LINES;
 const NODE_TIMEOUT_MS = 10_000;
-const MAX_LOG_BYTES = 8 * 1024 * 1024;
+const MAX_LOG_BYTES = LOG_ANSWER_MAX_BYTES;
 
 export const LogsQuerySchema = z.object({
   tail: z.coerce.number().int().min(1).max(MAX_LOG_TAIL).default(DEFAULT_LOG_TAIL),

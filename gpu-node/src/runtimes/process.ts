@@ -4,9 +4,11 @@
 // and the daemon stops them all before it exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
+import { LOG_TAIL_MAX_LINES } from '../../../schema/contracts.ts';
 import type { EngineSpec, EngineStatus, Runtime, StartHooks } from './types.ts';
 
-export const DEFAULT_LOG_LINES = 5000;
+// As many lines as the gateway may ask for.
+export const DEFAULT_LOG_LINES = LOG_TAIL_MAX_LINES;
 
 // Keeps the last `capacity` lines.
 export class LineRing {

@@ -439,6 +439,15 @@ describe('health, metrics and logs', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     await expectError(bad, 400, 'invalid_tail');
+    // As many lines as the gateway allows (it allowed 10,000 while the node refused 5,001).
+    const most = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=10000`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(most.status).toBe(200);
+    const over = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=10001`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect((await expectError(over, 400, 'invalid_tail')).message).toMatch(/1 to 10000/);
     await expectError(
       await fetch(`${url}/fleetgate/v1/instances/inst-1/logs`),
       401,

@@ -8,11 +8,9 @@ import type { Logger } from '../log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { bodyLimits, type BodyLimits } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
+import { engineLogs, LOGS_PATH } from './logs.ts';
 import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
 import { proxyRequest } from './proxy.ts';
-
-export const MAX_LOG_TAIL = 5000;
-const DEFAULT_LOG_TAIL = 100;
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -24,8 +22,6 @@ export interface ServerDeps {
   // Request body limits of the data plane (body.ts); defaults there.
   bodyLimits?: BodyLimits;
 }
-
-const LOGS_PATH = /^\/fleetgate\/v1\/instances\/([^/]+)\/logs$/;
 
 export function createNodeServer(deps: ServerDeps): Server {
   const limits = bodyLimits(deps.bodyLimits);
@@ -131,46 +127,6 @@ async function dataPlane(
     onDone: target.begin(),
     bodyLimits: limits,
   });
-}
-
-async function engineLogs(
-  deps: ServerDeps,
-  req: IncomingMessage,
-  res: ServerResponse,
-  instanceId: string,
-  tailParam: string | null,
-): Promise<void> {
-  const claims = await deps.verifier.verify(req.headers.authorization);
-  if (claims.instance !== instanceId) {
-    throw new HttpError(
-      401,
-      'authentication_error',
-      'token is for another instance',
-      'invalid_node_token',
-    );
-  }
-  let tail = DEFAULT_LOG_TAIL;
-  if (tailParam !== null) {
-    tail = Number(tailParam);
-    if (!/^\d+$/.test(tailParam) || tail < 1 || tail > MAX_LOG_TAIL) {
-      throw new HttpError(
-        400,
-        'invalid_request_error',
-        `tail must be an integer from 1 to ${MAX_LOG_TAIL}`,
-        'invalid_tail',
-      );
-    }
-  }
-  const lines = await deps.supervisor.logs(instanceId, tail);
-  if (!lines) {
-    throw new HttpError(
-      404,
-      'not_found_error',
-      `instance '${instanceId}' does not run on this node`,
-      'instance_not_found',
-    );
-  }
-  sendJson(res, 200, { object: 'list', data: lines });
 }
 
 export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {

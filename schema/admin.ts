@@ -41,6 +41,58 @@ export const deletedOf = <O extends string>(object: O) =>
 
 // --- API keys ---------------------------------------------------------------------------
 
+export const BUDGET_PERIODS = ['day', 'week', 'month', 'total'] as const;
+
+// A key's limits; null: unlimited. Budgets count per calendar period in UTC.
+export const KeyLimitsSchema = z.object({
+  requests_per_minute: z.number().int().positive().nullable(),
+  tokens_per_minute: z.number().int().positive().nullable(),
+  max_concurrent_requests: z.number().int().positive().nullable(),
+  token_budget: z.number().int().positive().nullable(),
+  spend_budget_usd: z.number().positive().nullable(),
+  budget_period: z.enum(BUDGET_PERIODS).nullable(),
+});
+export type KeyLimits = z.infer<typeof KeyLimitsSchema>;
+
+const BudgetSchema = z.object({
+  limit: z.number(),
+  used: z.number(),
+  // Held by requests still running.
+  reserved: z.number(),
+  remaining: z.number(),
+  resets_at: unixSeconds.nullable(),
+});
+
+const RateSchema = z.object({
+  limit: z.number().int(),
+  remaining: z.number().int(),
+  // OpenAI's duration format: `120ms`, `1s`, `6m0s`.
+  reset: z.string(),
+});
+
+// A key's standing in its budget period (the period of budget_period, else the month):
+// what it used, what remains, when each limit resets.
+export const KeyStandingSchema = z.object({
+  period: z.object({
+    name: z.enum(BUDGET_PERIODS),
+    start: unixSeconds,
+    // null for `total`.
+    end: unixSeconds.nullable(),
+  }),
+  used: z.object({
+    requests: z.number().int().nonnegative(),
+    tokens: z.number().int().nonnegative(),
+    spend_usd: z.number().nonnegative(),
+  }),
+  in_flight: z.number().int().nonnegative(),
+  token_budget: BudgetSchema.nullable(),
+  spend_budget_usd: BudgetSchema.nullable(),
+  requests_per_minute: RateSchema.nullable(),
+  tokens_per_minute: RateSchema.nullable(),
+  as_of: unixSeconds,
+});
+export type KeyStanding = z.infer<typeof KeyStandingSchema>;
+
 export const ApiKeySchema = z.object({
   id: z.string(),
   object: z.literal('api_key'),
@@ -51,10 +103,42 @@ export const ApiKeySchema = z.object({
   models: z.array(z.string()).nullable(),
   expires_at: unixSeconds.nullable(),
   disabled: z.boolean(),
+  limits: KeyLimitsSchema,
   created_at: unixSeconds,
   last_used_at: unixSeconds.nullable(),
 });
 export type ApiKey = z.infer<typeof ApiKeySchema>;
+
+// GET /keys/{id}: the key and its standing.
+export const ApiKeyDetailSchema = ApiKeySchema.extend(KeyStandingSchema.shape);
+export type ApiKeyDetail = z.infer<typeof ApiKeyDetailSchema>;
+
+// GET /v1/key (the OpenAI API, with the key itself): what its holder may see.
+export const OwnKeySchema = ApiKeySchema.pick({
+  id: true,
+  object: true,
+  name: true,
+  models: true,
+  limits: true,
+}).extend(KeyStandingSchema.shape);
+export type OwnKey = z.infer<typeof OwnKeySchema>;
+
+// --- prices -----------------------------------------------------------------------------
+
+export const ModelPriceSchema = z.object({
+  model: z.string(),
+  object: z.literal('model_price'),
+  input_usd_per_mtok: z.number().nonnegative(),
+  output_usd_per_mtok: z.number().nonnegative(),
+  updated_at: unixSeconds,
+});
+export type ModelPrice = z.infer<typeof ModelPriceSchema>;
+export const ModelPriceListSchema = listOf(ModelPriceSchema);
+export const DeletedModelPriceSchema = z.object({
+  model: z.string(),
+  object: z.literal('model_price'),
+  deleted: z.literal(true),
+});
 
 // The answer to creating a key: the only one that holds its secret.
 export const CreatedApiKeySchema = ApiKeySchema.extend({ key: z.string() });
@@ -193,6 +277,8 @@ export const UsageRowSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
   total_tokens: z.number().int().nonnegative(),
+  // US dollars at the prices in force when each request finished.
+  spend_usd: z.number().nonnegative(),
   avg_latency_ms: z.number().nullable(),
   avg_ttft_ms: z.number().nullable(),
 });
@@ -227,6 +313,7 @@ export const UsageEventSchema = z.object({
   latency_ms: z.number().int().nonnegative(),
   // Time to first token, for streams.
   ttft_ms: z.number().int().nonnegative().nullable(),
+  spend_usd: z.number().nonnegative(),
   created_at: unixSeconds,
 });
 export type UsageEvent = z.infer<typeof UsageEventSchema>;

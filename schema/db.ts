@@ -2,7 +2,7 @@
 // schema/migrations from this file; the same migrations serve libSQL and D1.
 // Times are unix milliseconds (integer) so both drivers agree on them.
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import type {
   DeploymentPlacement,
   GpuInfo,
@@ -30,6 +30,10 @@ export const apiKeys = sqliteTable(
     rpmLimit: integer('rpm_limit'),
     tpmLimit: integer('tpm_limit'),
     maxConcurrent: integer('max_concurrent'),
+    // Budgets per calendar period in UTC (budget_period: day | week | month | total).
+    tokenBudget: integer('token_budget'),
+    spendBudgetUsd: real('spend_budget_usd'),
+    budgetPeriod: text('budget_period').$type<'day' | 'week' | 'month' | 'total'>(),
     createdAt: integer('created_at').notNull().default(now),
     lastUsedAt: integer('last_used_at'),
   },
@@ -138,6 +142,8 @@ export const usageEvents = sqliteTable(
     totalTokens: integer('total_tokens').notNull().default(0),
     latencyMs: integer('latency_ms').notNull(),
     ttftMs: integer('ttft_ms'),
+    // US dollars at the model's price when the request finished (0 for an unpriced model).
+    spendUsd: real('spend_usd').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [
@@ -145,6 +151,14 @@ export const usageEvents = sqliteTable(
     index('usage_events_key').on(t.keyId, t.createdAt),
   ],
 );
+
+// Prices per model, in US dollars per million tokens; a model without a row costs 0.
+export const modelPrices = sqliteTable('model_prices', {
+  model: text('model').primaryKey(),
+  inputUsdPerMtok: real('input_usd_per_mtok').notNull(),
+  outputUsdPerMtok: real('output_usd_per_mtok').notNull(),
+  updatedAt: integer('updated_at').notNull().default(now),
+});
 
 // Small key/value store for host state, e.g. the Node host's generated signing key.
 export const settings = sqliteTable('settings', {

@@ -22,8 +22,13 @@ import { accessLog } from './middleware/access-log.ts';
 import { bodyLimit } from './middleware/body-limit.ts';
 import { corsFor } from './middleware/cors.ts';
 import { requestId } from './middleware/request-id.ts';
+import { createLimitGate } from './limits/gate.ts';
+import { createMemoryLimiter } from './limits/memory.ts';
+import { createPriceBook } from './limits/prices.ts';
+import { keyInfoApp } from './openai/key.ts';
 import { openaiApp } from './openai/index.ts';
 import { LiveStats } from './routing/live.ts';
+import { usageTotals } from './store/usage.ts';
 import type { AppDeps, AppEnv } from './types.ts';
 
 const HEALTH_TIMEOUT_MS = 5000;
@@ -74,6 +79,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
   const keyCache = createApiKeyCache(deps);
+  const prices = createPriceBook(deps.db, { ttlMs: deps.config.cacheTtlMs, now });
+  const limiter =
+    deps.limiter ??
+    createMemoryLimiter({
+      usage: deps.usage,
+      loadUsage: (keyId, start, end) => usageTotals(deps.db, keyId, start, end),
+    });
+  const gate = createLimitGate({
+    limiter,
+    prices,
+    defaultMaxTokens: deps.config.defaultMaxTokens,
+    now,
+  });
   const reconciler = createReconciler(deps.db, {
     heartbeatIntervalS: deps.config.heartbeatIntervalS,
     now,
@@ -107,12 +125,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The gateway's own figures per instance (in flight, circuit breakers), shared by the
   // router and the admin API.
   const live = new LiveStats({ now });
-  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live }));
+  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live, prices, limiter }));
   app.route('/node/v1', nodeApiApp(deps, reconciler));
   const cors = corsFor(deps.config.corsOrigins);
   if (cors) app.use('/v1/*', cors);
   app.use('/v1/*', apiKeyAuth(deps, { cache: keyCache }));
-  app.route('/v1', openaiApp(deps, live));
+  app.route('/v1', keyInfoApp({ limiter, now }));
+  app.route('/v1', openaiApp(deps, live, gate));
 
   app.notFound((c) => {
     const error = notFound(`no route for ${c.req.method} ${c.req.path}`, 'unknown_url');

@@ -14,6 +14,7 @@ describe('parseConfig', () => {
       accessLog: 'json',
       corsOrigins: [],
       apiDocs: 'admin',
+      defaultMaxTokens: 4096,
     });
   });
 
@@ -28,6 +29,7 @@ describe('parseConfig', () => {
         FLEETGATE_ACCESS_LOG: 'TEXT',
         FLEETGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
         FLEETGATE_API_DOCS: 'public',
+        FLEETGATE_DEFAULT_MAX_TOKENS: '512',
       }),
     ).toEqual({
       adminToken: TOKEN,
@@ -38,6 +40,7 @@ describe('parseConfig', () => {
       accessLog: 'text',
       corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
       apiDocs: 'public',
+      defaultMaxTokens: 512,
     });
     expect(
       parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CORS_ORIGINS: ' * ' }).corsOrigins,

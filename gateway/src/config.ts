@@ -93,5 +93,6 @@ export function parseConfig(env: Env): GatewayConfig {
     accessLog: oneOf(env, 'FLEETGATE_ACCESS_LOG', ACCESS_LOG_FORMATS, 'json'),
     corsOrigins: corsOrigins(env),
     apiDocs: oneOf(env, 'FLEETGATE_API_DOCS', API_DOCS_ACCESS, 'admin'),
+    defaultMaxTokens: integer(env, 'FLEETGATE_DEFAULT_MAX_TOKENS', 4096, 1, 1_000_000),
   };
 }

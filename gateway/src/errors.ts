@@ -11,6 +11,10 @@ export type ErrorType =
   | 'not_found_error'
   | 'conflict_error'
   | 'rate_limit_error'
+  // OpenAI's types for a 429: a per-minute limit of requests or tokens, or a spent budget.
+  | 'requests'
+  | 'tokens'
+  | 'insufficient_quota'
   | 'server_error'
   | 'service_unavailable';
 

@@ -3,6 +3,8 @@
 // reached) arrives here, so app code stays on Web-standard APIs.
 import type { Jwks } from '../../schema/contracts.ts';
 import type { AccessLogWriter } from './middleware/access-log.ts';
+import type { KeyLimits } from './limits/arithmetic.ts';
+import type { Limiter } from './limits/limiter.ts';
 import type { Db } from './store/db.ts';
 import type { UsageMeter } from './usage/meter.ts';
 
@@ -30,6 +32,9 @@ export interface GatewayConfig {
   // Who may read /admin/v1/openapi.json and /admin/v1/docs: 'admin' (the admin token, the
   // default), 'public', or 'off' (not served). FLEETGATE_API_DOCS.
   apiDocs?: ApiDocsAccess;
+  // The completion cap reserved for a request that sets no max_tokens (and added to the
+  // request when its key has a token limit or a budget). Default 4096.
+  defaultMaxTokens: number;
 }
 
 // Signs the data-plane JWT for each forwarded request (gateway/src/signing).
@@ -58,6 +63,8 @@ export interface UsageEvent {
   totalTokens: number;
   latencyMs: number;
   ttftMs: number | null;
+  // US dollars at the model's price when the request finished; absent: 0.
+  spendUsd?: number;
   createdAt: number;
 }
 
@@ -84,6 +91,8 @@ export interface AppDeps {
   signer: Signer;
   usage: UsageSink;
   transport: NodeTransport;
+  // Where per-key limits are counted; default: in this process (limits/memory.ts).
+  limiter?: Limiter;
   now?: () => number;
   // Where access-log lines go (middleware/access-log.ts); absent: no access log.
   accessLog?: AccessLogWriter;
@@ -93,6 +102,7 @@ export interface AuthenticatedKey {
   id: string;
   name: string;
   models: string[] | null;
+  limits: KeyLimits;
 }
 
 export interface AppEnv {

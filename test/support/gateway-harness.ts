@@ -146,6 +146,7 @@ export async function startGatewayHarness(
     heartbeatIntervalS: HEARTBEAT_S,
     cacheTtlMs: 2000,
     nodeJwtTtlS: 30,
+    defaultMaxTokens: 4096,
     ...opts.config,
   };
   const clock = testClock(opts.clock ?? Date.now());

@@ -8,6 +8,7 @@ import { apiDocsApp } from './api-docs.ts';
 import { deploymentsApp } from './deployments.ts';
 import { keysApp } from './keys.ts';
 import { nodesApp } from './nodes.ts';
+import { pricesApp } from './prices.ts';
 import { registrationTokensApp } from './registration-tokens.ts';
 import { usageApp } from './usage.ts';
 
@@ -23,5 +24,6 @@ export function adminApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   app.route('/nodes', nodesApp(deps, ctx));
   app.route('/deployments', deploymentsApp(deps, ctx));
   app.route('/usage', usageApp(deps));
+  app.route('/prices', pricesApp(deps, ctx));
   return app;
 }

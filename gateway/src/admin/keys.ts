@@ -16,6 +16,13 @@ import {
   updateKey,
   type KeyRow,
 } from '../store/api-keys.ts';
+import {
+  LimitsSchema,
+  limitColumns,
+  limitsOfRow,
+  limitsView,
+  standingView,
+} from '../limits/wire.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 
@@ -32,6 +39,7 @@ export const CreateKeySchema = z
     name: z.string().trim().min(1).max(128),
     models: ModelsSchema.optional(),
     expires_at: TimeInputSchema.nullable().optional(),
+    limits: LimitsSchema.nullable().optional(),
   })
   .strict();
 
@@ -41,6 +49,7 @@ export const PatchKeySchema = z
     models: ModelsSchema.optional(),
     expires_at: TimeInputSchema.nullable().optional(),
     disabled: z.boolean().optional(),
+    limits: LimitsSchema.nullable().optional(),
   })
   .strict();
 
@@ -53,6 +62,7 @@ function keyView(row: KeyRow) {
     models: row.models ?? null,
     expires_at: toUnixSecondsOrNull(row.expiresAt),
     disabled: row.disabled,
+    limits: limitsView(limitsOfRow(row)),
     created_at: toUnixSeconds(row.createdAt),
     last_used_at: toUnixSecondsOrNull(row.lastUsedAt),
   };
@@ -88,6 +98,7 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
       prefix: displayPrefix(secret),
       models: unique(body.models),
       expiresAt: body.expires_at ?? null,
+      ...limitColumns(body.limits ?? null),
       createdAt: now(),
     });
     return c.json({ ...keyView(row), key: secret }, 201);
@@ -98,7 +109,13 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     return c.json({ object: 'list', data: rows.map(keyView) });
   });
 
-  app.get('/:id', async (c) => c.json(keyView(await find(c.req.param('id')))));
+  // One key with its standing in its budget period, as GET /v1/key shows it to its holder.
+  app.get('/:id', async (c) => {
+    const row = await find(c.req.param('id'));
+    const at = now();
+    const standing = await ctx.limiter.inspect({ id: row.id, limits: limitsOfRow(row) }, at);
+    return c.json({ ...keyView(row), ...standingView(standing, at) });
+  });
 
   app.patch('/:id', async (c) => {
     const id = c.req.param('id');
@@ -109,6 +126,7 @@ export function keysApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     if (body.models !== undefined) changes.models = unique(body.models);
     if (body.expires_at !== undefined) changes.expiresAt = body.expires_at;
     if (body.disabled !== undefined) changes.disabled = body.disabled;
+    if (body.limits !== undefined) Object.assign(changes, limitColumns(body.limits));
     if (Object.keys(changes).length === 0) return c.json(keyView(await find(id)));
     const row = await updateKey(deps.db, id, changes);
     if (!row) throw notFound(`no API key with id '${id}'`, 'api_key_not_found', 'id');

@@ -84,6 +84,7 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
         total_tokens: r.totalTokens,
         latency_ms: r.latencyMs,
         ttft_ms: r.ttftMs,
+        spend_usd: r.spendUsd,
         created_at: toUnixSeconds(r.createdAt),
       })),
     });

@@ -70,7 +70,7 @@ export function apiKeyAuth(
         'expired_api_key',
       );
     }
-    c.set('apiKey', { id: key.id, name: key.name, models: key.models });
+    c.set('apiKey', { id: key.id, name: key.name, models: key.models, limits: key.limits });
     const write = noteUse(key.id, at);
     if (write) runInBackground(c, write, 'api key last_used_at');
     await next();

@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { NO_LIMITS } from '../limits/arithmetic.ts';
 import type { StoredKey } from '../store/api-keys.ts';
 import { createKeyCache } from './key-cache.ts';
 
-const KEY: StoredKey = { id: 'k1', name: 'one', models: null, expiresAt: null, disabled: false };
+const KEY: StoredKey = {
+  id: 'k1',
+  name: 'one',
+  models: null,
+  expiresAt: null,
+  disabled: false,
+  limits: NO_LIMITS,
+};
 
 function setup(opts: { ttlMs: number; maxEntries?: number; maxUnknown?: number }) {
   let clock = 1_000_000;

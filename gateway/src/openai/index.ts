@@ -7,6 +7,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { z } from 'zod';
 import { ApiError, forbidden, notFound } from '../errors.ts';
 import { runInBackground } from '../lib/background.ts';
+import { createDefaultLimitGate, type LimitGate } from '../limits/gate.ts';
 import { forward, type OpenAIPath } from '../proxy/forward.ts';
 import { LiveStats } from '../routing/live.ts';
 import { Router, hashesOf } from '../routing/router.ts';
@@ -38,7 +39,11 @@ const modelObject = (r: ModelRoutes) => ({
   owned_by: 'fleetgate',
 });
 
-export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
+export function openaiApp(
+  deps: AppDeps,
+  live?: LiveStats,
+  limits: LimitGate = createDefaultLimitGate(deps),
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
   const routing = createRoutingCache(deps.db, {
@@ -96,6 +101,7 @@ export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
       }
       const routes = (await routing.get()).get(model);
       if (!routes) throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+      await limits.admit(c, path, model, body);
       // Only the prefix policy reads the prompt; the others skip hashing it.
       const hashes = routes.policy === 'prefix' ? hashesOf(body) : [];
       const forwarded = await forward(deps, {
@@ -110,7 +116,7 @@ export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
         attempt: (target) => router.live.start(target.instanceId),
       });
       c.set('settled', forwarded.done);
-      const recorded = forwarded.done.then(() => deps.usage.record(meter.finish()));
+      const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
       runInBackground(c, recorded, 'usage');
       // Through the context, so headers set by earlier middleware (x-request-id) apply.
       const { response } = forwarded;
@@ -127,7 +133,7 @@ export function openaiApp(deps: AppDeps, live?: LiveStats): Hono<AppEnv> {
         meter.status = 500;
         meter.fail('error', 'internal_error');
       }
-      runInBackground(c, deps.usage.record(meter.finish()), 'usage');
+      runInBackground(c, limits.finish(key, meter.finish()), 'usage');
       throw err;
     }
   }

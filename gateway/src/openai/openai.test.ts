@@ -21,11 +21,12 @@ import {
 import { createTempDb, type TempDb } from '../testing/temp-db.ts';
 import type { AppEnv, AuthenticatedKey, Signer } from '../types.ts';
 import { createDirectUsageSink } from '../usage/sink.ts';
+import { NO_LIMITS } from '../limits/arithmetic.ts';
 import { openaiApp } from './index.ts';
 
 const KEYS: Record<string, AuthenticatedKey> = {
-  'sk-all': { id: 'key-all', name: 'all', models: null },
-  'sk-limited': { id: 'key-limited', name: 'limited', models: ['other'] },
+  'sk-all': { id: 'key-all', name: 'all', models: null, limits: NO_LIMITS },
+  'sk-limited': { id: 'key-limited', name: 'limited', models: ['other'], limits: NO_LIMITS },
 };
 
 let temp: TempDb;
@@ -120,6 +121,7 @@ beforeAll(async () => {
         heartbeatIntervalS: 5,
         cacheTtlMs: 2000,
         nodeJwtTtlS: 30,
+        defaultMaxTokens: 4096,
       },
       signer,
       usage: createDirectUsageSink(db),

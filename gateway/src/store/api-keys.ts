@@ -2,6 +2,8 @@
 // admin API's create, list, read, change and revoke.
 import { desc, eq } from 'drizzle-orm';
 import { apiKeys } from '../../../schema/db.ts';
+import type { KeyLimits } from '../limits/arithmetic.ts';
+import { limitsOfRow } from '../limits/wire.ts';
 import type { Db } from './db.ts';
 
 export type KeyRow = typeof apiKeys.$inferSelect;
@@ -13,6 +15,7 @@ export interface StoredKey {
   models: string[] | null;
   expiresAt: number | null;
   disabled: boolean;
+  limits: KeyLimits;
 }
 
 export async function findKeyByHash(db: Db, keyHash: string): Promise<StoredKey | undefined> {
@@ -23,11 +26,19 @@ export async function findKeyByHash(db: Db, keyHash: string): Promise<StoredKey 
       models: apiKeys.models,
       expiresAt: apiKeys.expiresAt,
       disabled: apiKeys.disabled,
+      rpmLimit: apiKeys.rpmLimit,
+      tpmLimit: apiKeys.tpmLimit,
+      maxConcurrent: apiKeys.maxConcurrent,
+      tokenBudget: apiKeys.tokenBudget,
+      spendBudgetUsd: apiKeys.spendBudgetUsd,
+      budgetPeriod: apiKeys.budgetPeriod,
     })
     .from(apiKeys)
     .where(eq(apiKeys.keyHash, keyHash))
     .limit(1);
-  return row;
+  if (!row) return undefined;
+  const { id, name, models, expiresAt, disabled } = row;
+  return { id, name, models, expiresAt, disabled, limits: limitsOfRow(row) };
 }
 
 export async function markKeyUsed(db: Db, id: string, at: number): Promise<void> {

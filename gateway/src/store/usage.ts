@@ -8,11 +8,13 @@ import {
   getTableColumns,
   gte,
   inArray,
+  lt,
   lte,
   sql,
   type SQL,
 } from 'drizzle-orm';
 import { usageEvents } from '../../../schema/db.ts';
+import type { UsageTotals } from '../limits/limiter.ts';
 import type { UsageEvent } from '../types.ts';
 import type { Db } from './db.ts';
 
@@ -59,6 +61,7 @@ export async function summarizeUsage(
       prompt_tokens: sql<number>`coalesce(sum(${usageEvents.promptTokens}), 0)`,
       completion_tokens: sql<number>`coalesce(sum(${usageEvents.completionTokens}), 0)`,
       total_tokens: sql<number>`coalesce(sum(${usageEvents.totalTokens}), 0)`,
+      spend_usd: sql<number>`coalesce(sum(${usageEvents.spendUsd}), 0)`,
       avg_latency_ms: sql<number | null>`round(avg(${usageEvents.latencyMs}), 1)`,
       avg_ttft_ms: sql<number | null>`round(avg(${usageEvents.ttftMs}), 1)`,
     })
@@ -85,4 +88,32 @@ export function listUsageEvents(
     )
     .orderBy(desc(usageEvents.createdAt), desc(usageEvents.id))
     .limit(opts.limit);
+}
+
+// Sums of a key's usage rows in [start, end): the budget period a limiter starts from.
+export async function usageTotals(
+  db: Db,
+  keyId: string,
+  start: number,
+  end: number | null,
+): Promise<UsageTotals> {
+  const [row] = await db
+    .select({
+      requests: count(),
+      tokens: sql<number>`coalesce(sum(${usageEvents.totalTokens}), 0)`,
+      spendUsd: sql<number>`coalesce(sum(${usageEvents.spendUsd}), 0)`,
+    })
+    .from(usageEvents)
+    .where(
+      and(
+        eq(usageEvents.keyId, keyId),
+        gte(usageEvents.createdAt, start),
+        end === null ? undefined : lt(usageEvents.createdAt, end),
+      ),
+    );
+  return {
+    requests: Number(row?.requests ?? 0),
+    tokens: Number(row?.tokens ?? 0),
+    spendUsd: Number(row?.spendUsd ?? 0),
+  };
 }

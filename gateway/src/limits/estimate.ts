@@ -1,0 +1,91 @@
+// The token reservation of a request, made before it is forwarded: an upper bound of its
+// prompt plus the most it may generate.
+//
+// The prompt bound is one token per UTF-8 byte of the text the engine will tokenize, plus
+// a few tokens per message for the chat template. Byte-level tokenizers (BPE, SentencePiece
+// with byte fallback) never emit more than one token per byte of text, so a budget is never
+// overspent by a prompt larger than estimated; the price is reserving about four times the
+// tokens a prompt really takes while it runs. Settlement returns the difference.
+import { isObject, type JsonObject } from '../sse/inspect.ts';
+
+// Chat templates wrap each message in role markers and separators.
+export const TOKENS_PER_MESSAGE = 8;
+export const TOKENS_PER_PROMPT = 8;
+
+const encoder = new TextEncoder();
+const bytes = (s: string) => encoder.encode(s).length;
+
+function textTokens(value: unknown): number {
+  if (typeof value === 'string') return bytes(value);
+  // Token ids (completions, embeddings): one token each.
+  if (typeof value === 'number') return 1;
+  if (Array.isArray(value)) return value.reduce((n: number, v) => n + textTokens(v), 0);
+  if (isObject(value)) {
+    // Content parts ({type: 'text', text}) and anything else an engine may render.
+    return typeof value.text === 'string' ? bytes(value.text) : bytes(JSON.stringify(value));
+  }
+  return 0;
+}
+
+function chatPromptTokens(messages: unknown[]): number {
+  let n = TOKENS_PER_PROMPT;
+  for (const m of messages) {
+    n += TOKENS_PER_MESSAGE;
+    if (!isObject(m)) continue;
+    if (typeof m.role === 'string') n += bytes(m.role);
+    n += textTokens(m.content);
+    if (m.tool_calls !== undefined) n += bytes(JSON.stringify(m.tool_calls));
+  }
+  return n;
+}
+
+export function estimatePromptTokens(path: string, body: JsonObject): number {
+  if (path === '/v1/chat/completions') {
+    const messages = Array.isArray(body.messages) ? body.messages : [];
+    let n = chatPromptTokens(messages);
+    if (body.tools !== undefined) n += bytes(JSON.stringify(body.tools));
+    return n;
+  }
+  if (path === '/v1/completions') return TOKENS_PER_PROMPT + textTokens(body.prompt);
+  return textTokens(body.input);
+}
+
+const count = (v: unknown) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
+
+// The client's completion cap: max_completion_tokens wins over the older max_tokens, as in
+// OpenAI's API and vLLM. Embeddings generate nothing.
+export function completionCap(path: string, body: JsonObject): number | undefined {
+  if (path === '/v1/embeddings') return 0;
+  return count(body.max_completion_tokens) ?? count(body.max_tokens);
+}
+
+// `n` (and `best_of` on completions) asks for several completions, each up to the cap.
+function choices(body: JsonObject): number {
+  const n = Math.max(count(body.n) ?? 1, count(body.best_of) ?? 1);
+  return Math.max(1, n);
+}
+
+export interface Reservation {
+  promptTokens: number;
+  completionTokens: number;
+  // The client set no cap: the gateway adds max_tokens = the default cap to the forwarded
+  // body, so the reservation also bounds what the engine generates.
+  capAdded: boolean;
+}
+
+export function reserveTokens(
+  path: string,
+  body: JsonObject,
+  defaultMaxTokens: number,
+): Reservation {
+  const promptTokens = estimatePromptTokens(path, body);
+  const cap = completionCap(path, body);
+  const k = choices(body);
+  if (cap !== undefined) return { promptTokens, completionTokens: cap * k, capAdded: false };
+  return {
+    promptTokens,
+    completionTokens: defaultMaxTokens * k,
+    capAdded: path !== '/v1/embeddings',
+  };
+}

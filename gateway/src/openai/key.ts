@@ -1,0 +1,29 @@
+// GET /v1/key: a key holder's view of their own key (authenticated by the key itself): its
+// models and limits, and its usage in the current budget period with what remains and
+// when each limit resets.
+import { Hono } from 'hono';
+import { rateLimitHeaders } from '../limits/answers.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import { limitsView, standingView } from '../limits/wire.ts';
+import type { AppEnv } from '../types.ts';
+
+export function keyInfoApp(deps: { limiter: Limiter; now: () => number }): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get('/key', async (c) => {
+    const key = c.var.apiKey;
+    const at = deps.now();
+    const snapshot = await deps.limiter.inspect({ id: key.id, limits: key.limits }, at);
+    for (const [name, value] of Object.entries(rateLimitHeaders(snapshot.rate))) {
+      c.header(name, value);
+    }
+    return c.json({
+      id: key.id,
+      object: 'api_key' as const,
+      name: key.name,
+      models: key.models,
+      limits: limitsView(key.limits),
+      ...standingView(snapshot, at),
+    });
+  });
+  return app;
+}

@@ -2,6 +2,7 @@
 // answer is checked against its contract in schema/admin.ts before it is shown.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
+  ApiKeyDetailSchema,
   ApiKeyListSchema,
   ApiKeySchema,
   CreatedApiKeySchema,
@@ -21,6 +22,14 @@ import {
 } from '../../schema/admin.ts';
 import { CliError, type AdminApi } from './client.ts';
 import { isoTime, table } from './format.ts';
+import {
+  limitOptions,
+  limitsBody,
+  limitsText,
+  limitsUsage,
+  priceCommands,
+  standingText,
+} from './limits.ts';
 
 interface Invocation {
   // Everything after the command name: its flags and positional arguments.
@@ -36,6 +45,7 @@ export const usage = `usage: fleetgate <command> [options]   (FLEETGATE_URL, FLE
 
   keys create --name NAME [--models m1,m2] [--expires-at ISO]
   keys list | keys get ID | keys revoke ID | keys disable ID | keys enable ID
+${limitsUsage}
   tokens create [--name NAME] [--ttl SECONDS] [--uses N]
   tokens list
   nodes list | nodes get ID | nodes rm ID
@@ -83,11 +93,12 @@ function int(value: string | undefined, name: string): number | undefined {
 const show = (inv: Invocation, json: unknown, text: () => string) =>
   inv.json ? JSON.stringify(json, null, 2) : text();
 
-const keyColumns = ['id', 'name', 'prefix', 'models', 'disabled', 'expires', 'last_used'];
+const keyColumns = ['id', 'name', 'prefix', 'models', 'limits', 'disabled', 'expires', 'last_used'];
 const keyRow = (k: ApiKey) => ({
   ...k,
   expires: k.expires_at === null ? null : isoTime(k.expires_at),
   last_used: k.last_used_at === null ? null : isoTime(k.last_used_at),
+  limits: limitsText(k.limits),
 });
 
 const patchKey = (disabled: boolean): Command => ({
@@ -114,8 +125,10 @@ export const commands: Record<string, Command> = {
         name: { type: 'string' },
         models: { type: 'string' },
         'expires-at': { type: 'string' },
+        ...limitOptions,
       });
       if (!f.name) throw new CliError('--name is required');
+      const limits = limitsBody(f);
       const key = await api.call(CreatedApiKeySchema, 'keys', {
         method: 'POST',
         body: {
@@ -129,6 +142,7 @@ export const commands: Record<string, Command> = {
               }
             : {}),
           ...(f['expires-at'] ? { expires_at: f['expires-at'] } : {}),
+          ...(limits ? { limits } : {}),
         },
       });
       return show(inv, key.json, () =>
@@ -148,14 +162,27 @@ export const commands: Record<string, Command> = {
   },
   'keys get': {
     async run(api, inv) {
-      const key = await api.call(ApiKeySchema, `keys/${id(inv)}`);
-      return show(inv, key.json, () => table([keyRow(key.data)], keyColumns));
+      const key = await api.call(ApiKeyDetailSchema, `keys/${id(inv)}`);
+      return show(inv, key.json, () =>
+        [table([keyRow(key.data)], keyColumns), '', standingText(key.data)].join('\n'),
+      );
     },
   },
   'keys revoke': {
     async run(api, inv) {
       const res = await api.call(DeletedApiKeySchema, `keys/${id(inv)}`, { method: 'DELETE' });
       return show(inv, res.json, () => `revoked ${res.data.id}`);
+    },
+  },
+  'keys limits': {
+    async run(api, inv) {
+      const limits = limitsBody(flags(inv, limitOptions));
+      if (!limits) throw new CliError('give at least one limit flag (see fleetgate --help)');
+      const key = await api.call(ApiKeySchema, `keys/${id(inv, limitOptions)}`, {
+        method: 'PATCH',
+        body: { limits },
+      });
+      return show(inv, key.json, () => table([keyRow(key.data)], keyColumns));
     },
   },
   'keys disable': patchKey(true),
@@ -328,10 +355,12 @@ export const commands: Record<string, Command> = {
           'prompt_tokens',
           'completion_tokens',
           'total_tokens',
+          'spend_usd',
           'avg_latency_ms',
           'avg_ttft_ms',
         ]),
       );
     },
   },
+  ...priceCommands({ flags: parse, show }),
 };

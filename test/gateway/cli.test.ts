@@ -68,7 +68,16 @@ describe('the fleetgate CLI', () => {
       'EXPIRES',
       'LAST_USED',
     ]);
-    expect(row?.split(/\s+/)).toEqual([key.id, 'ops', key.prefix, 'a,b', 'none', 'false', '-', '-']);
+    expect(row?.split(/\s+/)).toEqual([
+      key.id,
+      'ops',
+      key.prefix,
+      'a,b',
+      'none',
+      'false',
+      '-',
+      '-',
+    ]);
     expect(table).not.toContain(key.key);
 
     const listed = parseExact(ApiKeyListSchema, JSON.parse(await run(api, ['keys', 'list'], true)));

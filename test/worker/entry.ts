@@ -9,6 +9,7 @@ import { serializeRuns, type Reconciler } from '../../gateway/src/control-plane/
 import { cacheRoutingTable, type RoutingCache } from '../../gateway/src/routing/table.ts';
 import gateway, { type Env } from '../../gateway/src/worker.ts';
 import { DEFAULT_ROUTING_POLICY } from '../../schema/contracts.ts';
+import { NO_LIMITS } from '../../gateway/src/limits/arithmetic.ts';
 
 interface TestEnv extends Env {
   UPSTREAM_URL: string;
@@ -38,7 +39,14 @@ function probesFor(ns: string, upstream: string): Probes {
       now: Date.now,
       load: async () => {
         const n = await held();
-        return { id: `load-${n}`, name: 'probe', models: null, expiresAt: null, disabled: false };
+        return {
+          id: `load-${n}`,
+          name: 'probe',
+          models: null,
+          expiresAt: null,
+          disabled: false,
+          limits: NO_LIMITS,
+        };
       },
     }),
     routes: cacheRoutingTable(

@@ -7,13 +7,14 @@ import { z } from 'zod';
 import * as admin from '../../../schema/admin.ts';
 import { DeploymentPlacementSchema } from '../../../schema/contracts.ts';
 import { CreateDeploymentSchema, PatchDeploymentSchema } from './deployments.ts';
+import { PriceSchema } from '../limits/wire.ts';
 import { CreateKeySchema, PatchKeySchema } from './keys.ts';
 import { LogsQuerySchema } from './logs.ts';
 import { CreateTokenSchema } from './registration-tokens.ts';
 import { EventsQuerySchema, UsageQuerySchema } from './usage.ts';
 
 export interface Operation {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   // OpenAPI form: /admin/v1/keys/{id}.
   path: string;
   tag: string;
@@ -34,6 +35,13 @@ const COMPONENTS: Record<string, z.ZodType> = {
   CreatedApiKey: admin.CreatedApiKeySchema,
   ApiKeyList: admin.ApiKeyListSchema,
   DeletedApiKey: admin.DeletedApiKeySchema,
+  KeyLimits: admin.KeyLimitsSchema,
+  KeyStanding: admin.KeyStandingSchema,
+  ApiKeyDetail: admin.ApiKeyDetailSchema,
+  OwnKey: admin.OwnKeySchema,
+  ModelPrice: admin.ModelPriceSchema,
+  ModelPriceList: admin.ModelPriceListSchema,
+  DeletedModelPrice: admin.DeletedModelPriceSchema,
   RegistrationToken: admin.RegistrationTokenSchema,
   CreatedRegistrationToken: admin.CreatedRegistrationTokenSchema,
   RegistrationTokenList: admin.RegistrationTokenListSchema,
@@ -81,15 +89,17 @@ export const ADMIN_OPERATIONS: Operation[] = [
     method: 'get',
     path: `${A}/keys/{id}`,
     tag: 'keys',
-    summary: 'Read an API key',
+    summary: 'Read an API key with its usage in its budget period and what remains',
     status: 200,
-    response: admin.ApiKeySchema,
+    response: admin.ApiKeyDetailSchema,
   },
   {
     method: 'patch',
     path: `${A}/keys/{id}`,
     tag: 'keys',
-    summary: 'Change an API key (name, models, expiry, disabled)',
+    summary: 'Change an API key (name, models, expiry, disabled, limits)',
+    description:
+      'Limit fields left out keep their value; null clears one, and `limits: null` clears all.',
     body: PatchKeySchema,
     status: 200,
     response: admin.ApiKeySchema,
@@ -223,6 +233,33 @@ export const ADMIN_OPERATIONS: Operation[] = [
     query: EventsQuerySchema,
     status: 200,
     response: admin.UsageEventListSchema,
+  },
+  {
+    method: 'put',
+    path: `${A}/prices/{model}`,
+    tag: 'prices',
+    summary: "Set a model's price in US dollars per million input and output tokens",
+    description:
+      'Usage rows carry spend_usd at the price in force when the request finished; a model without a price costs 0.',
+    body: PriceSchema,
+    status: 200,
+    response: admin.ModelPriceSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/prices`,
+    tag: 'prices',
+    summary: 'List model prices',
+    status: 200,
+    response: admin.ModelPriceListSchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/prices/{model}`,
+    tag: 'prices',
+    summary: "Remove a model's price (it then costs 0)",
+    status: 200,
+    response: admin.DeletedModelPriceSchema,
   },
   {
     method: 'get',
@@ -362,13 +399,15 @@ function operationId(op: Operation): string {
   const verb =
     op.method === 'post'
       ? 'create'
-      : op.method === 'patch'
-        ? 'update'
-        : op.method === 'delete'
-          ? 'delete'
-          : byId
-            ? 'get'
-            : 'list';
+      : op.method === 'put'
+        ? 'set'
+        : op.method === 'patch'
+          ? 'update'
+          : op.method === 'delete'
+            ? 'delete'
+            : byId
+              ? 'get'
+              : 'list';
   const action = op.tag === 'docs' ? 'get' : verb;
   return [...rest.map((p) => p.replace(/[^A-Za-z0-9]+/g, '_')), action].join('.');
 }

@@ -42,6 +42,9 @@ export const NodeConfigSchema = z.object({
   // Largest request body the daemon reads (bytes); default NODE_MAX_BODY_BYTES, everything
   // the gateway can forward. Larger bodies get 413, which the gateway passes to the client.
   max_body_bytes: maxBodyBytes.optional(),
+  // Seconds an instance may have requests in flight and send no output before it counts
+  // as hung and leaves rotation (control/watchdog.ts); default 60, 0 turns it off.
+  hang_timeout_s: z.number().min(0).max(86_400).optional(),
 });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
 
@@ -127,6 +130,15 @@ export async function loadConfig(
       );
     }
     config.max_body_bytes = bytes.data;
+  }
+  if (env.FLEETGATE_NODE_HANG_TIMEOUT_S) {
+    const seconds = Number(env.FLEETGATE_NODE_HANG_TIMEOUT_S);
+    if (!Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) {
+      throw new ConfigError(
+        'FLEETGATE_NODE_HANG_TIMEOUT_S must be a number of seconds from 0 to 86400',
+      );
+    }
+    config.hang_timeout_s = seconds;
   }
   return config;
 }

@@ -60,6 +60,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     modelCache: config.model_cache,
     log,
     metricsIntervalMs: Math.max(1000, config.heartbeat_interval_s * 1000),
+    ...(config.hang_timeout_s === undefined ? {} : { hangTimeoutMs: config.hang_timeout_s * 1000 }),
   });
 
   let saving = Promise.resolve();

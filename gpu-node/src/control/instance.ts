@@ -8,6 +8,7 @@ import type { Runtime } from '../runtimes/types.ts';
 import type { Backoff } from './backoff.ts';
 import { EngineMetricsReader } from './engine-metrics.ts';
 import { initialLifecycle, transition, type Lifecycle, type LifecycleEvent } from './lifecycle.ts';
+import { ProgressWatch } from './watchdog.ts';
 
 // Seconds between SIGTERM and SIGKILL when the recipe does not say.
 const DEFAULT_STOP_GRACE_S = 10;
@@ -18,6 +19,10 @@ export interface InstanceEnv {
   log: Logger;
   backoff: Backoff;
   metricsIntervalMs: number;
+  // Time without output, with requests in flight, before the instance counts as hung
+  // (watchdog.ts); 0: never.
+  hangTimeoutMs: number;
+  now: () => number;
 }
 
 export function errorMessage(err: unknown): string {
@@ -39,8 +44,10 @@ export class EngineInstance {
   endpoint: EngineEndpoint | undefined;
   // The runtime's handle (pid, container id) while an engine runs.
   handle: string | undefined;
-  inFlight = 0;
   readonly metrics: EngineMetricsReader;
+  // Requests in flight and the time of the engine's last output (the hung-engine watchdog).
+  readonly watch: ProgressWatch;
+  #reportedHung = false;
   // A check (tick) of this instance is under way; checks never overlap.
   checking = false;
   private op: Promise<void> | undefined;
@@ -53,6 +60,7 @@ export class EngineInstance {
     private readonly env: InstanceEnv,
   ) {
     this.model = model;
+    this.watch = new ProgressWatch(env.hangTimeoutMs, env.now);
     this.metrics = new EngineMetricsReader(env.metricsIntervalMs, (url) =>
       env.log.warn(
         `instance ${id}: ${url} has none of the engine metric names this daemon knows ` +
@@ -65,6 +73,34 @@ export class EngineInstance {
     return this.lifecycle.state;
   }
 
+  get inFlight(): number {
+    return this.watch.inFlight;
+  }
+
+  // Why a ready instance is out of rotation although its engine answers health checks: it
+  // hangs (watchdog.ts). Undefined otherwise. A change is logged once.
+  hung(): string | undefined {
+    const silent = this.state === 'ready' ? this.watch.hungFor(this.env.now()) : undefined;
+    const detail =
+      silent === undefined
+        ? undefined
+        : `engine hung: ${this.watch.inFlight} request(s) in flight and no output for ${Math.round(silent / 1000)} s`;
+    if ((detail !== undefined) !== this.#reportedHung) {
+      this.#reportedHung = detail !== undefined;
+      if (detail) this.env.log.warn(`instance ${this.id}: ${detail}; out of rotation`);
+      else this.env.log.info(`instance ${this.id}: no longer hung; back in rotation`);
+    }
+    return detail;
+  }
+
+  // The state as the gateway and the data plane see it: a hung engine counts as failed.
+  reported(): { state: InstanceState; detail?: string } {
+    const hung = this.hung();
+    if (hung !== undefined) return { state: 'failed', detail: hung };
+    return this.lifecycle.detail
+      ? { state: this.state, detail: this.lifecycle.detail }
+      : { state: this.state };
+  }
   // No longer desired: its engine is being (or has been) stopped; nothing else happens to it.
   isStopped(): boolean {
     return this.lifecycle.state === 'stopped';
@@ -137,13 +173,18 @@ export class EngineInstance {
 
   // Counts one proxied request in flight; the returned function ends it (once).
   begin(): () => void {
-    this.inFlight += 1;
+    this.watch.begin();
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      this.inFlight -= 1;
+      this.watch.end();
     };
+  }
+
+  // The engine sent some output for a proxied request.
+  progress(): void {
+    this.watch.progress();
   }
 
   context(port: number): RecipeContext {
@@ -171,15 +212,16 @@ export class EngineInstance {
 
   status(): InstanceStatus {
     const lc = this.lifecycle;
+    const reported = this.reported();
     const status: InstanceStatus = {
       instance_id: this.id,
       deployment_id: this.deploymentId,
-      state: lc.state,
+      state: reported.state,
       gpu_indices: [...this.gpuIndices],
       in_flight: this.inFlight,
       restarts: lc.restarts,
     };
-    if (lc.detail) status.detail = lc.detail.slice(0, 2000);
+    if (reported.detail) status.detail = reported.detail.slice(0, 2000);
     if (lc.progress && lc.state === 'pulling') {
       status.progress = { bytes: lc.progress.bytes };
       if (lc.progress.totalBytes !== undefined)

@@ -15,6 +15,7 @@ import { assignGpus } from './gpu-assign.ts';
 import { EngineInstance, errorMessage, type InstanceEnv } from './instance.ts';
 import { planInstance } from './plan.ts';
 import { specHash } from './spec-hash.ts';
+import { DEFAULT_HANG_TIMEOUT_MS } from './watchdog.ts';
 
 // What the proxy needs to send one request to an instance.
 export interface RouteTarget {
@@ -23,6 +24,8 @@ export interface RouteTarget {
   endpoint?: EngineEndpoint;
   // Counts the request in flight; call the returned function once when it ends.
   begin(): () => void;
+  // The engine sent some output (the hung-engine watchdog's signal).
+  progress(): void;
 }
 
 export interface SupervisorOptions {
@@ -40,6 +43,9 @@ export interface SupervisorOptions {
   backoff?: Backoff;
   // How often a ready engine's metrics are read; default 2000 ms.
   metricsIntervalMs?: number;
+  // Time without output, with requests in flight, before an instance counts as hung
+  // (watchdog.ts); default DEFAULT_HANG_TIMEOUT_MS, 0 turns the watchdog off.
+  hangTimeoutMs?: number;
 }
 
 export class Supervisor {
@@ -58,6 +64,8 @@ export class Supervisor {
       log: opts.log,
       backoff: opts.backoff ?? RESTART_BACKOFF,
       metricsIntervalMs: opts.metricsIntervalMs ?? 2000,
+      hangTimeoutMs: opts.hangTimeoutMs ?? DEFAULT_HANG_TIMEOUT_MS,
+      now: this.now,
     };
     this.checkDeps = {
       assignGpus: (count) => assignGpus(this.opts.gpuIndices(), this.takenGpus(), count),
@@ -129,13 +137,9 @@ export class Supervisor {
   // Whether every instance the gateway wants is ready (for /readyz).
   notReady(): { instance_id: string; state: InstanceState; detail?: string }[] {
     return [...this.instances.values()]
-      .filter((inst) => inst.desired && inst.state !== 'ready')
-      .map((inst) => {
-        const detail = inst.lifecycle.detail;
-        return detail
-          ? { instance_id: inst.id, state: inst.state, detail }
-          : { instance_id: inst.id, state: inst.state };
-      });
+      .map((inst) => ({ inst, reported: inst.reported() }))
+      .filter(({ inst, reported }) => inst.desired && reported.state !== 'ready')
+      .map(({ inst, reported }) => ({ instance_id: inst.id, ...reported }));
   }
 
   takenGpus(): Set<number> {
@@ -164,8 +168,13 @@ export class Supervisor {
   route(instanceId: string): RouteTarget | undefined {
     const inst = this.instances.get(instanceId);
     if (!inst) return undefined;
-    const target: RouteTarget = { state: inst.state, begin: () => inst.begin() };
-    if (inst.lifecycle.detail) target.detail = inst.lifecycle.detail;
+    const reported = inst.reported();
+    const target: RouteTarget = {
+      state: reported.state,
+      begin: () => inst.begin(),
+      progress: () => inst.progress(),
+    };
+    if (reported.detail) target.detail = reported.detail;
     if (inst.endpoint) target.endpoint = inst.endpoint;
     return target;
   }

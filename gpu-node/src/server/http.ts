@@ -125,6 +125,7 @@ async function dataPlane(
     endpoint: target.endpoint,
     requestId,
     onDone: target.begin(),
+    onProgress: () => target.progress(),
     bodyLimits: limits,
   });
 }

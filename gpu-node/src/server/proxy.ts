@@ -73,6 +73,9 @@ export interface ProxyOptions {
   requestId: string;
   // Called once when the exchange ends, however it ends.
   onDone: () => void;
+  // Called on the engine's answer headers and on each piece of its body (the hung-engine
+  // watchdog's sign of life).
+  onProgress?: () => void;
   // Request bodies are read whole (to rewrite served_model_name, and to send a request
   // again after a stale keep-alive connection), up to these limits (body.ts).
   bodyLimits: Required<BodyLimits>;
@@ -131,6 +134,11 @@ export async function proxyRequest(
     res.once('close', onClientClose);
 
     upstreamReq.once('response', (upstream) => {
+      const { onProgress } = opts;
+      if (onProgress) {
+        onProgress();
+        upstream.on('data', onProgress);
+      }
       res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, responseHeaders(upstream));
       // Send headers now: a streaming answer's first chunk may take a while.
       res.flushHeaders();

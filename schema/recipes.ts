@@ -6,8 +6,55 @@ import { z } from 'zod';
 import type { RecipeName } from './contracts.ts';
 
 const image = z.string().min(1).max(512);
-const extraArgs = z.array(z.string().max(4096)).max(128);
+
+// The daemon binds every engine to 127.0.0.1 at a port it picks: only its proxy, which
+// checks the gateway's JWT, may reach an engine, and containers share the host's network.
+// So no option may move the engine's listener. vLLM, SGLang and llama.cpp take --host and
+// --port (the last one given wins, and extra_args come last); vLLM and SGLang parse with
+// argparse, which also takes `--port=N`, an unambiguous prefix such as `--hos`, and (vLLM)
+// underscores for dashes.
+const BIND_FLAGS = ['--host', '--port'] as const;
+
+// The bind flag an extra argument sets, if any.
+export function bindFlagOf(arg: string): string | undefined {
+  const name = (arg.split('=')[0] ?? '').toLowerCase().replaceAll('_', '-');
+  if (name.length < 3 || !name.startsWith('--')) return undefined;
+  return BIND_FLAGS.find((flag) => flag.startsWith(name));
+}
+
+const extraArgs = z
+  .array(z.string().max(4096))
+  .max(128)
+  .superRefine((args, ctx) => {
+    for (const arg of args) {
+      const flag = bindFlagOf(arg);
+      if (!flag) continue;
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          `'${arg}' is not allowed: the daemon sets ${flag} itself (engines listen on ` +
+          '127.0.0.1 at a port the daemon picks; use the port option to choose the port)',
+      });
+      return;
+    }
+  });
+
 const env = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(8192));
+
+// An engine's environment, without the variables that would move its listener.
+function envWithout(reserved: readonly string[]) {
+  return env.superRefine((vars, ctx) => {
+    for (const name of Object.keys(vars)) {
+      if (!reserved.includes(name.toUpperCase())) continue;
+      ctx.addIssue({
+        code: 'custom',
+        path: [name],
+        message: `${name} is not allowed: the daemon sets where the engine listens (127.0.0.1 at a port it picks)`,
+      });
+      return;
+    }
+  });
+}
 // Docker's shm size as bytes or a string such as "16g".
 const shmSize = z.union([
   z.number().int().positive(),
@@ -56,7 +103,8 @@ export const OllamaOptionsSchema = z
     image: image.optional(),
     gpus: gpus.optional(),
     port: port.optional(),
-    env: env.optional(),
+    // OLLAMA_HOST is where Ollama listens.
+    env: envWithout(['OLLAMA_HOST']).optional(),
   })
   .strict();
 
@@ -70,7 +118,8 @@ export const LlamacppOptionsSchema = z
     ctx_size: z.number().int().positive().optional(),
     n_gpu_layers: z.number().int().min(-1).optional(),
     parallel: z.number().int().positive().optional(),
-    env: env.optional(),
+    // llama-server also reads its flags from LLAMA_ARG_* variables.
+    env: envWithout(['LLAMA_ARG_HOST', 'LLAMA_ARG_PORT']).optional(),
     extra_args: extraArgs.optional(),
   })
   .strict();

@@ -102,5 +102,12 @@ describe('planInstance', () => {
     expect(detail({ ...desired, recipe: 'ollama', options: {} })).toMatch(
       /needs the docker runtime, which this node does not have: not installed/,
     );
+    // Options stored before the gateway refused them are refused here too.
+    expect(
+      detail({ ...desired, recipe: 'ollama', options: { env: { OLLAMA_HOST: '0.0.0.0' } } }),
+    ).toMatch(/OLLAMA_HOST is not allowed/);
+    expect(
+      detail({ ...desired, recipe: 'vllm', options: { gpus: 0, extra_args: ['--port', '1'] } }),
+    ).toMatch(/'--port' is not allowed/);
   });
 });

@@ -14,6 +14,7 @@ export type Scenario =
   | 'usage-with-choices'
   | 'error-in-stream'
   | 'die-mid-stream'
+  | 'die-before-content'
   | 'no-done'
   | 'slow'
   | 'silent'
@@ -174,6 +175,12 @@ export async function startFakeEngine(opts: {
       if (scenario === 'silent') return;
       const timer = setInterval(() => write(delta('more')), 20);
       res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (scenario === 'die-before-content') {
+      // An engine that fails after its headers, before any output (counts against it).
+      await new Promise((r) => setTimeout(r, 20));
+      res.destroy();
       return;
     }
     for (const [i, text] of STREAM_TEXT.entries()) {

@@ -90,6 +90,7 @@ export function parseConfig(env: Env): GatewayConfig {
     // 0 turns the caches off (every request reads the database).
     cacheTtlMs: integer(env, 'FLEETGATE_CACHE_TTL_MS', 2000, 0, 60_000),
     nodeJwtTtlS: integer(env, 'FLEETGATE_NODE_JWT_TTL_S', 30, 1, DATA_PLANE_JWT_MAX_TTL_S),
+    nodeConnectTimeoutMs: integer(env, 'FLEETGATE_NODE_CONNECT_TIMEOUT_MS', 3000, 100, 60_000),
     accessLog: oneOf(env, 'FLEETGATE_ACCESS_LOG', ACCESS_LOG_FORMATS, 'json'),
     corsOrigins: corsOrigins(env),
     apiDocs: oneOf(env, 'FLEETGATE_API_DOCS', API_DOCS_ACCESS, 'admin'),

@@ -18,7 +18,7 @@ import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
-import { nodeHttpTransport } from './proxy/node-transport.ts';
+import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
 import { migrateLibsql } from './store/migrate.ts';
 import { loadOrCreateSigningJwk } from './store/settings.ts';
@@ -96,7 +96,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       config,
       signer,
       usage,
-      transport: nodeHttpTransport,
+      transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
     });
 

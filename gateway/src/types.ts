@@ -23,6 +23,9 @@ export interface GatewayConfig {
   cacheTtlMs: number;
   // Lifetime of the JWT signed for each forwarded request (<= 60 s).
   nodeJwtTtlS: number;
+  // Node host: how long connecting to a node may take before the request moves to another
+  // instance. parseConfig's default: 3000 ms (FLEETGATE_NODE_CONNECT_TIMEOUT_MS).
+  nodeConnectTimeoutMs?: number;
   // One access-log line per request: JSON, text, or none. parseConfig's default: 'json'
   // (FLEETGATE_ACCESS_LOG); the host turns it into AppDeps.accessLog.
   accessLog?: AccessLogFormat;

@@ -2,11 +2,12 @@
 // through its fixed configuration: short timeouts and a node that refuses the gateway.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
+import { startBlackhole } from '../testing/blackhole.ts';
 import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
 import type { Signer } from '../types.ts';
 import { UsageMeter } from '../usage/meter.ts';
 import { forward, type ForwardRequest } from './forward.ts';
-import { nodeHttpTransport } from './node-transport.ts';
+import { createNodeHttpTransport, nodeHttpTransport } from './node-transport.ts';
 import { directTransport } from './transport.ts';
 
 let signer: Signer;
@@ -157,5 +158,22 @@ describe.each([
     });
     // Both instances were tried; the fake engine rejects what it cannot verify.
     expect(engine.received.length).toBe(before + 2);
+  });
+});
+
+describe('forward over node:http with a connect timeout', () => {
+  it('moves on to a healthy instance when a node does not accept, naming the connect timeout', async () => {
+    const blackhole = await startBlackhole();
+    try {
+      const transport = createNodeHttpTransport({ connectTimeoutMs: 300 });
+      const req = request({}, [blackhole.url, engine.url]);
+      const { response, failures } = await forward({ signer, transport }, req);
+      expect(response.status).toBe(200);
+      expect(req.meter.finish()).toMatchObject({ nodeId: 'n1', instanceId: 'i1', outcome: 'ok' });
+      expect(failures).toHaveLength(1);
+      expect(failures[0]).toMatch(/^n0: connect timeout/);
+    } finally {
+      await blackhole.close();
+    }
   });
 });

@@ -76,6 +76,8 @@ export interface Forwarded {
   response: Response;
   // Settles when the answer is over (a stream ended or was cancelled); the meter is final.
   done: Promise<void>;
+  // The attempts that failed before this answer ('<node id>: <why>'), also logged.
+  failures: readonly string[];
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -134,7 +136,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     } catch (err) {
       upstream.release();
       report?.end(upstream.clientAborted ? 'aborted' : 'failed');
-      if (upstream.clientAborted) return clientGone(meter);
+      if (upstream.clientAborted) return clientGone(meter, failures);
       if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       failures.push(`${target.nodeId}: ${describe(err)}`);
       continue;
@@ -167,19 +169,26 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         'x-accel-buffering': 'no',
       });
       const done = relay.done.then(() => report?.end(streamOutcome(meter), meter.firstTokenMs));
-      return { response: new Response(relay.stream, { status: 200, headers }), done };
+      noteFailover(req, target, failures);
+      return {
+        response: new Response(relay.stream, { status: 200, headers }),
+        done,
+        failures,
+      };
     }
     try {
       const text = await readTextCapped(res, deps.maxAnswerBytes ?? MAX_ANSWER_BYTES);
       // Answered: a 4xx says the request was wrong, not the instance.
       report?.end('ok');
+      noteFailover(req, target, failures);
       return {
         response: res.ok ? answer(meter, res, text) : clientError(meter, res, text),
         done: Promise.resolve(),
+        failures,
       };
     } catch (err) {
       report?.end(upstream.clientAborted ? 'aborted' : 'failed');
-      if (upstream.clientAborted) return clientGone(meter);
+      if (upstream.clientAborted) return clientGone(meter, failures);
       if (upstream.timedOut || isFetchTimeout(err)) throw timeout(meter, err);
       if (err instanceof AnswerTooLargeError) {
         meter.fail('upstream_error', err.code);
@@ -258,13 +267,23 @@ function clientError(meter: UsageMeter, res: Response, text: string): Response {
   return new Response(JSON.stringify(wrapped), { status: res.status, headers: JSON_HEADERS });
 }
 
-function clientGone(meter: UsageMeter): Forwarded {
+function clientGone(meter: UsageMeter, failures: readonly string[]): Forwarded {
   meter.status = CLIENT_CLOSED_STATUS;
   meter.fail('client_aborted', null);
   return {
     response: new Response(null, { status: CLIENT_CLOSED_STATUS }),
     done: Promise.resolve(),
+    failures,
   };
+}
+
+// An answer that came from another instance after failures: operators see which node
+// failed and why (a connect timeout, a refused connection, a 5xx), though the client did not.
+function noteFailover(req: ForwardRequest, target: ForwardTarget, failures: readonly string[]) {
+  if (failures.length === 0) return;
+  console.warn(
+    `request ${req.requestId}: answered by node ${target.nodeId} after failed attempts (${failures.join('; ')})`,
+  );
 }
 
 function timeout(meter: UsageMeter, err: unknown): ApiError {

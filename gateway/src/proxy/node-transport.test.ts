@@ -3,7 +3,12 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeHttpTransport } from './node-transport.ts';
+import { startBlackhole } from '../testing/blackhole.ts';
+import {
+  createNodeHttpTransport,
+  NodeConnectTimeoutError,
+  nodeHttpTransport,
+} from './node-transport.ts';
 
 interface Seen {
   method: string | undefined;
@@ -108,6 +113,28 @@ describe('nodeHttpTransport', () => {
         signal: new AbortController().signal,
       }),
     ).rejects.toThrow();
+  });
+
+  it('gives up connecting to a node that does not accept after connectTimeoutMs', async () => {
+    const blackhole = await startBlackhole();
+    try {
+      const transport = createNodeHttpTransport({ connectTimeoutMs: 200 });
+      const call = transport.fetch({ id: 'n', advertiseUrl: blackhole.url }, '/echo', {
+        method: 'GET',
+        signal: new AbortController().signal,
+      });
+      await expect(call).rejects.toBeInstanceOf(NodeConnectTimeoutError);
+      await expect(call).rejects.toThrow(/connect timeout/);
+      // A node that accepts is unaffected.
+      const ok = await transport.fetch(node(), '/echo', {
+        method: 'POST',
+        body: 'x',
+        signal: new AbortController().signal,
+      });
+      expect(ok.status).toBe(201);
+    } finally {
+      await blackhole.close();
+    }
   });
 
   it('streams chunks as they come, and cancelling the body closes the connection', async () => {

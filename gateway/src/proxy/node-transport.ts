@@ -12,6 +12,16 @@ import type { NodeTransport } from '../types.ts';
 const httpAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo' });
 const httpsAgent = new https.Agent({ keepAlive: true, scheduling: 'lifo' });
 
+// Connecting to a node (TCP, and TLS for https) may take this long by default; then the
+// call fails with NodeConnectTimeoutError and forward() tries another instance. Without it an
+// unreachable node holds each request for the OS connect timeout (minutes).
+export const NODE_CONNECT_TIMEOUT_MS = 3000;
+
+export class NodeConnectTimeoutError extends Error {
+  override readonly name = 'NodeConnectTimeoutError';
+  readonly code = 'node_connect_timeout';
+}
+
 // Statuses whose Response must have a null body.
 const NULL_BODY = new Set([101, 204, 205, 304]);
 
@@ -72,48 +82,82 @@ function bodyStream(res: IncomingMessage): ReadableStream<Uint8Array> {
   });
 }
 
-export const nodeHttpTransport: NodeTransport = {
-  fetch(node, path, init) {
-    const base = node.advertiseUrl.endsWith('/')
-      ? node.advertiseUrl.slice(0, -1)
-      : node.advertiseUrl;
-    const url = new URL(`${base}${path}`);
-    const secure = url.protocol === 'https:';
-    const body = init.body;
-    if (body !== undefined && body !== null && typeof body !== 'string') {
-      return Promise.reject(new TypeError('nodeHttpTransport sends string bodies only'));
-    }
-    return new Promise<Response>((resolve, reject) => {
-      const headers = requestHeaders(init.headers);
-      if (body) headers['content-length'] = String(Buffer.byteLength(body));
-      const req = (secure ? https : http).request(url, {
-        method: init.method ?? 'GET',
-        headers,
-        agent: secure ? httpsAgent : httpAgent,
-        signal: init.signal,
-      });
-      req.once('error', reject);
-      req.once('response', (res) => {
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status > 599) {
-          res.destroy();
-          reject(new Error(`the node answered with HTTP status ${status}`));
-          return;
-        }
-        // After the response, failures reach the reader through the body stream.
-        req.off('error', reject);
-        req.on('error', () => undefined);
-        const nullBody = NULL_BODY.has(status) || init.method === 'HEAD';
-        if (nullBody) res.resume();
-        resolve(
-          new Response(nullBody ? null : bodyStream(res), {
-            status,
-            statusText: res.statusMessage ?? '',
-            headers: responseHeaders(res.headers),
-          }),
-        );
-      });
-      req.end(body ?? undefined);
+export interface NodeHttpTransportOptions {
+  // Longest wait for a new connection to a node, in ms. Default NODE_CONNECT_TIMEOUT_MS.
+  connectTimeoutMs?: number;
+}
+
+// Fails the request when a new socket has not connected within ms; a reused keep-alive
+// socket is already connected and has no such wait.
+function boundConnect(req: http.ClientRequest, secure: boolean, host: string, ms: number) {
+  req.once('socket', (socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => {
+      req.destroy(
+        new NodeConnectTimeoutError(`connect timeout: ${host} did not accept within ${ms} ms`),
+      );
+    }, ms);
+    socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}): NodeTransport {
+  const connectTimeoutMs = options.connectTimeoutMs ?? NODE_CONNECT_TIMEOUT_MS;
+  if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs <= 0) {
+    throw new Error(`nodeHttpTransport: connectTimeoutMs must be a positive integer`);
+  }
+  return {
+    fetch: (node, path, init) => send(node, path, init, connectTimeoutMs),
+  };
+}
+
+function send(
+  node: { id: string; advertiseUrl: string },
+  path: string,
+  init: RequestInit & { signal: AbortSignal },
+  connectTimeoutMs: number,
+): Promise<Response> {
+  const base = node.advertiseUrl.endsWith('/') ? node.advertiseUrl.slice(0, -1) : node.advertiseUrl;
+  const url = new URL(`${base}${path}`);
+  const secure = url.protocol === 'https:';
+  const body = init.body;
+  if (body !== undefined && body !== null && typeof body !== 'string') {
+    return Promise.reject(new TypeError('nodeHttpTransport sends string bodies only'));
+  }
+  return new Promise<Response>((resolve, reject) => {
+    const headers = requestHeaders(init.headers);
+    if (body) headers['content-length'] = String(Buffer.byteLength(body));
+    const req = (secure ? https : http).request(url, {
+      method: init.method ?? 'GET',
+      headers,
+      agent: secure ? httpsAgent : httpAgent,
+      signal: init.signal,
     });
-  },
-};
+    boundConnect(req, secure, url.host, connectTimeoutMs);
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 599) {
+        res.destroy();
+        reject(new Error(`the node answered with HTTP status ${status}`));
+        return;
+      }
+      // After the response, failures reach the reader through the body stream.
+      req.off('error', reject);
+      req.on('error', () => undefined);
+      const nullBody = NULL_BODY.has(status) || init.method === 'HEAD';
+      if (nullBody) res.resume();
+      resolve(
+        new Response(nullBody ? null : bodyStream(res), {
+          status,
+          statusText: res.statusMessage ?? '',
+          headers: responseHeaders(res.headers),
+        }),
+      );
+    });
+    req.end(body ?? undefined);
+  });
+}
+
+export const nodeHttpTransport: NodeTransport = createNodeHttpTransport();

@@ -2,7 +2,8 @@
 // (Node: process.env; Worker: vars and secrets). A bad value stops the start with an error
 // naming the variable, never echoing a secret's value.
 import { DATA_PLANE_JWT_MAX_TTL_S } from '../../schema/contracts.ts';
-import type { AccessLogFormat, ApiDocsAccess, GatewayConfig } from './types.ts';
+import { ACCESS_LOG_FORMATS } from '../../schema/access-log.ts';
+import type { ApiDocsAccess, GatewayConfig } from './types.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -65,7 +66,6 @@ function corsOrigins(env: Env): readonly string[] | '*' {
   return origins;
 }
 
-const ACCESS_LOG_FORMATS: readonly AccessLogFormat[] = ['json', 'text', 'off'];
 const API_DOCS_ACCESS: readonly ApiDocsAccess[] = ['admin', 'public', 'off'];
 
 export function parseConfig(env: Env): GatewayConfig {

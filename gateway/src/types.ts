@@ -1,6 +1,7 @@
 // What the host gives the app (createApp(deps)) and what middleware puts on the context.
 // Everything host-specific (database driver, usage writer, signing key, how nodes are
 // reached) arrives here, so app code stays on Web-standard APIs.
+import type { AccessLogFormat } from '../../schema/access-log.ts';
 import type { Jwks } from '../../schema/contracts.ts';
 import type { AccessLogWriter } from './middleware/access-log.ts';
 import type { KeyLimits } from './limits/arithmetic.ts';
@@ -8,7 +9,7 @@ import type { Limiter } from './limits/limiter.ts';
 import type { Db } from './store/db.ts';
 import type { UsageMeter } from './usage/meter.ts';
 
-export type AccessLogFormat = 'json' | 'text' | 'off';
+export type { AccessLogFormat };
 export type ApiDocsAccess = 'admin' | 'public' | 'off';
 
 export interface GatewayConfig {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { Supervisor } from '../control/supervisor.ts';
 import type { Logger } from '../log.ts';
+import { dataPlaneAccessLog } from './access-log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { bodyLimits, type BodyLimits } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
@@ -25,7 +26,9 @@ export interface ServerDeps {
 
 export function createNodeServer(deps: ServerDeps): Server {
   const limits = bodyLimits(deps.bodyLimits);
+  const logAccess = dataPlaneAccessLog();
   const server = http.createServer((req, res) => {
+    logAccess?.(req, res);
     handle(deps, limits, req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendError(res, err);

@@ -23,6 +23,8 @@ export default defineProject({
           FLEETGATE_SIGNING_JWK: JSON.stringify(await generateSigningJwk()),
           // No caching, so a revoked key is refused on the very next request.
           FLEETGATE_CACHE_TTL_MS: '0',
+          // CORS on /v1 for one browser origin (api-conventions.test.ts).
+          FLEETGATE_CORS_ORIGINS: 'https://app.example.com',
           TEST_MIGRATIONS: migrations,
           UPSTREAM_URL: inject('upstreamUrl'),
         },

@@ -23,7 +23,8 @@ export type AccessLogWriter = (entry: AccessLogEntry) => void;
 export function accessLogWriter(
   format: AccessLogFormat,
   style: 'lines' | 'objects',
-  print: (line: unknown) => void = console.log,
+  // Looked up on each line, so a console replaced later (tests, log tooling) is used.
+  print: (line: unknown) => void = (line) => console.log(line),
 ): AccessLogWriter | undefined {
   if (format === 'off') return undefined;
   if (format === 'text') return (e) => print(formatAccessLogText(e));

@@ -44,7 +44,7 @@ function claimsOf(authorization: string | undefined) {
 // Undefined when the log is off. A bad setting throws at start, naming the variable.
 export function dataPlaneAccessLog(
   setting: string | undefined = process.env.FLEETGATE_ACCESS_LOG,
-  print: (line: string) => void = console.log,
+  print: (line: string) => void = (line) => console.log(line),
 ): AccessLog | undefined {
   const format = parseFormat(setting);
   if (format === 'off') return undefined;

@@ -2,30 +2,24 @@
 // app's dependencies (AppDeps in types.ts, which both hosts fill) and hands every request
 // to the same Hono app the Node host runs. Nothing else lives here: the app itself is
 // host-agnostic.
-import { drizzle } from 'drizzle-orm/d1';
 import type { Hono } from 'hono';
 import type { JWK } from 'jose';
-import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
 import { parseConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { directTransport } from './proxy/transport.ts';
 import { createSigner } from './signing/signer.ts';
-import type { Db } from './store/db.ts';
+import { createDurableObjectLimiter, type LimiterEnv } from './limits/durable-object.ts';
+import { HostConfigError, openDb } from './store/worker-db.ts';
 import type { AppEnv } from './types.ts';
 import { createDirectUsageSink } from './usage/sink.ts';
 
 // Bindings and variables from wrangler.toml ([vars], [[d1_databases]]) and secrets.
-export interface Env {
-  // The D1 database; unused when FLEETGATE_LIBSQL_URL is set.
-  DB?: D1Database;
+export interface Env extends LimiterEnv {
   FLEETGATE_ADMIN_TOKEN?: string;
   // The gateway's ES256 private key as a JSON JWK (a secret).
   FLEETGATE_SIGNING_JWK?: string;
-  // libSQL over HTTP (Turso, sqld) instead of D1.
-  FLEETGATE_LIBSQL_URL?: string;
-  FLEETGATE_LIBSQL_AUTH_TOKEN?: string;
   FLEETGATE_MAX_BODY_BYTES?: string;
   FLEETGATE_HEARTBEAT_INTERVAL_S?: string;
   FLEETGATE_CACHE_TTL_MS?: string;
@@ -33,28 +27,6 @@ export interface Env {
   FLEETGATE_ACCESS_LOG?: string;
   FLEETGATE_CORS_ORIGINS?: string;
   FLEETGATE_API_DOCS?: string;
-}
-
-// A setting the operator has to fix; its message names the variable and never its value.
-class HostConfigError extends Error {
-  override readonly name = 'HostConfigError';
-}
-
-async function openDb(env: Env): Promise<Db> {
-  if (env.FLEETGATE_LIBSQL_URL) {
-    // Loaded only when used, so a D1 deployment never evaluates the libSQL client.
-    const { drizzle: drizzleLibsql } = await import('drizzle-orm/libsql/web');
-    return drizzleLibsql({
-      connection: { url: env.FLEETGATE_LIBSQL_URL, authToken: env.FLEETGATE_LIBSQL_AUTH_TOKEN },
-      schema,
-    });
-  }
-  if (!env.DB) {
-    throw new HostConfigError(
-      'no database: bind a D1 database as DB in wrangler.toml, or set FLEETGATE_LIBSQL_URL',
-    );
-  }
-  return drizzle(env.DB, { schema });
 }
 
 function parseSigningJwk(raw: string | undefined): JWK {
@@ -98,11 +70,19 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     throw new HostConfigError(`FLEETGATE_SIGNING_JWK is not usable: ${reason}`, { cause: err });
   }
   const db = await openDb(env);
+  const usage = createDirectUsageSink(db);
+  if (!env.KEY_LIMITER) {
+    throw new HostConfigError(
+      'no KEY_LIMITER Durable Object binding: wrangler.toml declares it (class KeyLimiter)',
+    );
+  }
   return createApp({
     db,
     config,
     signer,
-    usage: createDirectUsageSink(db),
+    usage,
+    // Per-key limits and usage rows go through each key's Durable Object.
+    limiter: createDurableObjectLimiter(env.KEY_LIMITER, usage),
     transport: directTransport,
     // Objects, so Workers Logs can query their fields.
     accessLog: accessLogWriter(config.accessLog ?? 'off', 'objects'),
@@ -133,6 +113,9 @@ function startupError(err: unknown): Response {
   const body = new ApiError(500, 'server_error', message, 'gateway_misconfigured').body();
   return Response.json(body, { status: 500 });
 }
+
+// The Durable Object classes this Worker hosts (wrangler.toml binds and migrates them).
+export { KeyLimiter } from './limits/durable-object.ts';
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {

@@ -8,6 +8,9 @@ import { createKeyCache, type KeyCache } from '../../gateway/src/auth/key-cache.
 import { serializeRuns, type Reconciler } from '../../gateway/src/control-plane/reconcile.ts';
 import { cacheRoutingTable, type RoutingCache } from '../../gateway/src/routing/table.ts';
 import gateway, { type Env } from '../../gateway/src/worker.ts';
+
+// The gateway's Durable Object classes, bound by wrangler.toml.
+export { KeyLimiter } from '../../gateway/src/worker.ts';
 import { DEFAULT_ROUTING_POLICY } from '../../schema/contracts.ts';
 import { NO_LIMITS } from '../../gateway/src/limits/arithmetic.ts';
 

@@ -3,7 +3,8 @@
 // network like it would to a node's advertise URL. It records what arrived (path,
 // authorization header, body) so tests can check the signed JWT and the forwarded body.
 // It also holds answers on request (/_test/hold/<ns>), so a test can keep a load the
-// Worker started pending, see whether its connection was dropped, and release it.
+// Worker started pending, see whether its connection was dropped, and release it; and it
+// keeps a stream open, or cuts it, when the body's `scenario` asks (the limits tests).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -153,6 +154,23 @@ export async function startUpstream(): Promise<Upstream> {
       });
       // Like vLLM: a keep-alive comment first, then one chunk per word.
       res.write(': ping\n\n');
+      // `scenario` (a body field the gateway forwards untouched): `hold` keeps the stream
+      // open, a word every 50 ms, until the client goes; `die` cuts it after two words.
+      if (body.scenario === 'hold' || body.scenario === 'die') {
+        res.write(
+          `data: ${JSON.stringify(chunk({ role: 'assistant', content: 'held' }, null))}\n\n`,
+        );
+        if (body.scenario === 'die') {
+          res.write(`data: ${JSON.stringify(chunk({ content: ' then' }, null))}\n\n`);
+          setTimeout(() => res.destroy(), 50);
+          return;
+        }
+        const timer = setInterval(() => {
+          res.write(`data: ${JSON.stringify(chunk({ content: ' more' }, null))}\n\n`);
+        }, 50);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       REPLY_WORDS.forEach((word, i) => {
         const delta = i === 0 ? { role: 'assistant', content: word } : { content: ` ${word}` };
         res.write(`data: ${JSON.stringify(chunk(delta, null))}\n\n`);

@@ -279,6 +279,22 @@ export const ADMIN_OPERATIONS: Operation[] = [
   },
 ];
 
+// The key holder's own endpoint on /v1 (authenticated by the API key itself), documented
+// here so that one document covers what an operator hands to key holders too.
+export const KEY_HOLDER_OPERATIONS: Operation[] = [
+  {
+    method: 'get',
+    path: '/v1/key',
+    tag: 'key holder',
+    summary: "The calling key's models, limits, usage in its budget period and resets",
+    description:
+      'Answers with the same x-ratelimit-* headers as an inference request, without spending anything.',
+    status: 200,
+    response: admin.OwnKeySchema,
+    security: 'apiKey',
+  },
+];
+
 type JsonObject = Record<string, unknown>;
 
 // A schema's JSON Schema as OpenAPI embeds it (no $schema or $id of its own).
@@ -290,7 +306,7 @@ function embed(schema: JsonObject): JsonObject {
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 export interface DocumentOptions {
-  // Operations beyond the admin API's (e.g. the key holder's GET /v1/key).
+  // Operations beyond the admin API's and the key holder's.
   extra?: Operation[];
   // Whether the document and docs page need the admin token.
   docsPublic: boolean;
@@ -309,7 +325,7 @@ export function buildOpenApiDocument(opts: DocumentOptions): JsonObject {
     Object.entries(components).map(([name, schema]) => [name, embed(schema as JsonObject)]),
   );
 
-  const operations = [...ADMIN_OPERATIONS, ...(opts.extra ?? [])];
+  const operations = [...ADMIN_OPERATIONS, ...KEY_HOLDER_OPERATIONS, ...(opts.extra ?? [])];
   const paths: Record<string, JsonObject> = {};
   for (const op of operations) {
     const security = op.tag === 'docs' && opts.docsPublic ? 'none' : (op.security ?? 'admin');

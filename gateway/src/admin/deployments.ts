@@ -27,6 +27,7 @@ import {
 } from '../store/deployments.ts';
 import { instancesBy, type InstanceView } from '../store/instances.ts';
 import { findNodeGpus } from '../store/nodes.ts';
+import type { Deployment } from '../../../schema/admin.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 import { deploymentLogsApp } from './logs.ts';
@@ -85,7 +86,11 @@ function withGatewayView(live: LiveStats, instances: InstanceView[]) {
   });
 }
 
-function deploymentView(row: DeploymentRow, instances: InstanceView[], live: LiveStats) {
+function deploymentView(
+  row: DeploymentRow,
+  instances: InstanceView[],
+  live: LiveStats,
+): Deployment {
   const parsed = parseRecipeOptions(row.recipe, row.options);
   return {
     id: row.id,

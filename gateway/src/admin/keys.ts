@@ -23,6 +23,7 @@ import {
   limitsView,
   standingView,
 } from '../limits/wire.ts';
+import type { ApiKey } from '../../../schema/admin.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 
@@ -53,7 +54,7 @@ export const PatchKeySchema = z
   })
   .strict();
 
-function keyView(row: KeyRow) {
+function keyView(row: KeyRow): ApiKey {
   return {
     id: row.id,
     object: 'api_key' as const,

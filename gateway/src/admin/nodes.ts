@@ -6,6 +6,7 @@ import { notFound } from '../errors.ts';
 import { toUnixSeconds, toUnixSecondsOrNull } from '../lib/time.ts';
 import { instancesBy, type InstanceView } from '../store/instances.ts';
 import { deleteNodeWithInstances, findNode, listNodes, type NodeRow } from '../store/nodes.ts';
+import type { Node as AdminNode } from '../../../schema/admin.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 import { replan } from './replan.ts';
@@ -15,7 +16,7 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
   const { heartbeatIntervalS } = deps.config;
 
-  function nodeView(row: NodeRow, instances: InstanceView[]) {
+  function nodeView(row: NodeRow, instances: InstanceView[]): AdminNode {
     const online = isOnline(row, now(), heartbeatIntervalS);
     return {
       id: row.id,

@@ -13,6 +13,7 @@ import {
   listTokens,
   type TokenRow,
 } from '../store/registration-tokens.ts';
+import type { RegistrationToken } from '../../../schema/admin.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 
 export const DEFAULT_TOKEN_TTL_S = 3600;
@@ -26,7 +27,7 @@ export const CreateTokenSchema = z
   })
   .strict();
 
-function tokenView(row: TokenRow) {
+function tokenView(row: TokenRow): RegistrationToken {
   return {
     id: row.id,
     object: 'registration_token' as const,

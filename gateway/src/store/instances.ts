@@ -1,23 +1,13 @@
 // Queries on the deployment_instances table: instances as the admin API shows them (inside
 // deployments and nodes), what a node is told to run, and where a replica runs.
+import type { Instance } from '../../../schema/admin.ts';
 import { and, asc, eq } from 'drizzle-orm';
 import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { toUnixSeconds } from '../lib/time.ts';
 import type { Db } from './db.ts';
 
-export interface InstanceView {
-  id: string;
-  object: 'deployment.instance';
-  deployment_id: string;
-  model: string;
-  node_id: string;
-  replica: number;
-  state: string;
-  detail: string | null;
-  gpu_indices: number[];
-  metrics: Record<string, number> | null;
-  updated_at: number;
-}
+// The admin API's contract for an instance (schema/admin.ts).
+export type InstanceView = Instance;
 
 const columns = {
   id: deploymentInstances.id,

@@ -151,6 +151,22 @@ export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 // Claims of the JWT the gateway signs for every forwarded request.
 export const DATA_PLANE_JWT_ISSUER = 'fleetgate-gateway';
 export const DATA_PLANE_JWT_MAX_TTL_S = 60;
+
+// What a data-plane token allows on the node, bound to method and path: `inference` a
+// POST under /v1/ (what the gateway forwards), `logs` a GET of the instance's logs. A node
+// also accepts each token once: the gateway signs one token per request id and instance
+// (a retry goes to another instance), so jti and instance identify it.
+export const DATA_PLANE_SCOPES = ['inference', 'logs'] as const;
+export type DataPlaneScope = (typeof DATA_PLANE_SCOPES)[number];
+export const NODE_LOGS_PATH = /^\/fleetgate\/v1\/instances\/([^/]+)\/logs$/;
+
+// The scope a request to the node needs; undefined for a request no token allows.
+export function dataPlaneScopeOf(method: string, path: string): DataPlaneScope | undefined {
+  if (method === 'POST' && path.startsWith('/v1/')) return 'inference';
+  if (method === 'GET' && NODE_LOGS_PATH.test(path)) return 'logs';
+  return undefined;
+}
+
 export const DataPlaneClaimsSchema = z.object({
   iss: z.literal(DATA_PLANE_JWT_ISSUER),
   aud: z.string(), // node id
@@ -159,6 +175,7 @@ export const DataPlaneClaimsSchema = z.object({
   jti: z.string(), // request id
   instance: z.string(), // which deployment instance on the node serves this request
   model: z.string(),
+  scope: z.enum(DATA_PLANE_SCOPES),
 });
 export type DataPlaneClaims = z.infer<typeof DataPlaneClaimsSchema>;
 

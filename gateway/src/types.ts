@@ -2,7 +2,7 @@
 // Everything host-specific (database driver, usage writer, signing key, how nodes are
 // reached) arrives here, so app code stays on Web-standard APIs.
 import type { AccessLogFormat } from '../../schema/access-log.ts';
-import type { Jwks } from '../../schema/contracts.ts';
+import type { DataPlaneScope, Jwks } from '../../schema/contracts.ts';
 import type { AccessLogWriter } from './middleware/access-log.ts';
 import type { KeyLimits } from './limits/arithmetic.ts';
 import type { Limiter } from './limits/limiter.ts';
@@ -43,7 +43,13 @@ export interface GatewayConfig {
 
 // Signs the data-plane JWT for each forwarded request (gateway/src/signing).
 export interface Signer {
-  sign(claims: { aud: string; jti: string; instance: string; model: string }): Promise<string>;
+  sign(claims: {
+    aud: string;
+    jti: string;
+    instance: string;
+    model: string;
+    scope: DataPlaneScope;
+  }): Promise<string>;
   jwks(): Jwks;
 }
 

@@ -120,8 +120,9 @@ describe('fleetgate-node run (a separate process)', () => {
     const body = await res.json<{ usage: { completion_tokens: number } }>();
     expect(body.usage.completion_tokens).toBe(3);
 
+    const logsToken = await signer.sign({ aud: NODE_ID, instance: 'inst-proc', scope: 'logs' });
     const logs = await fetch(`${url}/fleetgate/v1/instances/inst-proc/logs?tail=50`, {
-      headers: { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${logsToken}` },
     });
     expect(logs.status).toBe(200);
     expect((await logs.json<{ data: string[] }>()).data.length).toBeGreaterThan(0);

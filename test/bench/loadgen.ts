@@ -211,7 +211,7 @@ export async function runLoad(
       const headers = { ...config.headers };
       if (signer && config.jwt) {
         const { aud, instance, model } = config.jwt;
-        headers.authorization = `Bearer ${await signer.sign({ aud, jti: randomUUID(), instance, model })}`;
+        headers.authorization = `Bearer ${await signer.sign({ aud, jti: randomUUID(), instance, model, scope: 'inference' })}`;
       }
       const outcome = await sendOne(agent, url, headers, body, config.stream, config.timeoutMs);
       if (outcome.end >= windowStart && outcome.end < windowEnd) inWindow.push(outcome);

@@ -134,7 +134,7 @@ async function smokeTest(target: Target, model: string): Promise<void> {
   if (target.jwt) {
     const { jwk, aud, instance, ttlS } = target.jwt;
     const signer = await createSigner(jwk, ttlS);
-    headers.authorization = `Bearer ${await signer.sign({ aud, instance, model, jti: randomUUID() })}`;
+    headers.authorization = `Bearer ${await signer.sign({ aud, instance, model, jti: randomUUID(), scope: 'inference' })}`;
   }
   const res = await fetch(target.url, {
     method: 'POST',

@@ -67,6 +67,7 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
       jti: c.var.requestId,
       instance: instanceId,
       model: row.model,
+      scope: 'logs',
     });
     let res: Response;
     try {

@@ -120,6 +120,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         jti: req.requestId,
         instance: target.instanceId,
         model: req.model,
+        scope: 'inference',
       });
       const node = { id: target.nodeId, advertiseUrl: target.advertiseUrl };
       res = await deps.transport.fetch(node, req.path, {

@@ -8,7 +8,13 @@ import {
 } from '../../../schema/contracts.ts';
 import { createSigner, generateSigningJwk } from './signer.ts';
 
-const claims = { aud: 'node-1', jti: 'req-1', instance: 'inst-1', model: 'llama' };
+const claims = {
+  aud: 'node-1',
+  jti: 'req-1',
+  instance: 'inst-1',
+  model: 'llama',
+  scope: 'inference' as const,
+};
 
 describe('data-plane signer', () => {
   it('signs tokens that verify against its own JWKS with the contract claims', async () => {

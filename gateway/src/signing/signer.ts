@@ -33,9 +33,9 @@ export async function createSigner(privateJwk: JWK, ttlS = DEFAULT_JWT_TTL_S): P
   const publicJwks: Jwks = { keys: [{ kty, crv, x, y, kid, alg: ALG, use: 'sig' }] };
 
   return {
-    async sign({ aud, jti, instance, model }) {
+    async sign({ aud, jti, instance, model, scope }) {
       const iat = Math.floor(Date.now() / 1000);
-      return new SignJWT({ instance, model })
+      return new SignJWT({ instance, model, scope })
         .setProtectedHeader({ alg: ALG, kid, typ: 'JWT' })
         .setIssuer(DATA_PLANE_JWT_ISSUER)
         .setAudience(aud)

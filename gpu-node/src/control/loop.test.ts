@@ -218,8 +218,10 @@ describe('control loop', () => {
     });
     await until('the engine to exit', () => (alive(pid) ? undefined : true));
     const token = await signer.sign({ aud: NODE_ID, instance: 'inst-sim' });
-    const res = await fetch(`${daemon.url}/v1/models`, {
+    const res = await fetch(`${daemon.url}/v1/chat/completions`, {
+      method: 'POST',
       headers: { authorization: `Bearer ${token}` },
+      body: '{}',
     });
     expect(res.status).toBe(404);
   });
@@ -245,10 +247,12 @@ describe('control loop', () => {
   it('takes rotated signing keys from heartbeat answers and saves them', async () => {
     const next = await testSigner('rotated-key');
     gateway.jwks = next.jwks;
-    const token = await next.sign({ aud: NODE_ID, instance: 'none' });
     await until('the new key to be accepted', async () => {
-      const res = await fetch(`${daemon.url}/v1/models`, {
+      const token = await next.sign({ aud: NODE_ID, instance: 'none' });
+      const res = await fetch(`${daemon.url}/v1/chat/completions`, {
+        method: 'POST',
         headers: { authorization: `Bearer ${token}` },
+        body: '{}',
       });
       // 404: the token was accepted, and names no instance here.
       return res.status === 404 ? true : undefined;

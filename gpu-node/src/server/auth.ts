@@ -1,14 +1,18 @@
 // Verifies the gateway's data-plane JWTs: ES256, signed by a key in the gateway's JWKS,
-// issued by the gateway, for this node (aud), unexpired and at most 60 s old. The key set
-// comes from registration and is refreshed by every heartbeat answer (key rotation).
+// issued by the gateway, for this node (aud), unexpired and at most 60 s old, with the scope
+// the request needs (schema/contracts.ts: inference for POST /v1/..., logs for GET of the
+// logs path), and not seen before (replay.ts). The key set comes from registration and is
+// refreshed by every heartbeat answer (key rotation).
 import { createLocalJWKSet, errors, jwtVerify } from 'jose';
 import {
   DATA_PLANE_JWT_MAX_TTL_S,
   DataPlaneClaimsSchema,
+  dataPlaneScopeOf,
   type DataPlaneClaims,
   type Jwks,
 } from '../../../schema/contracts.ts';
 import { HttpError } from './errors.ts';
+import { ReplayCache } from './replay.ts';
 
 // Clocks of gateway and node may disagree a little.
 const CLOCK_TOLERANCE_S = 5;
@@ -21,6 +25,7 @@ export class DataPlaneVerifier {
     private readonly nodeId: string,
     private readonly issuer: string,
     jwks: Jwks,
+    private readonly replays = new ReplayCache(),
   ) {
     this.jwksText = JSON.stringify(jwks);
     this.keySet = createLocalJWKSet(jwks);
@@ -35,7 +40,11 @@ export class DataPlaneVerifier {
     return true;
   }
 
-  async verify(authorization: string | undefined): Promise<DataPlaneClaims> {
+  // The claims of a token that allows this request; throws a 401 HttpError otherwise.
+  async verify(
+    authorization: string | undefined,
+    request: { method: string; path: string },
+  ): Promise<DataPlaneClaims> {
     const match = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     if (!match?.[1]) {
       throw unauthorized('this node accepts only requests forwarded by its gateway (no token)');
@@ -55,7 +64,20 @@ export class DataPlaneVerifier {
     }
     const claims = DataPlaneClaimsSchema.safeParse(payload);
     if (!claims.success) throw unauthorized('invalid gateway token: missing or malformed claims');
-    return claims.data;
+    const { data } = claims;
+    const needed = dataPlaneScopeOf(request.method, request.path);
+    if (data.scope !== needed) {
+      throw unauthorized(
+        `invalid gateway token: scope '${data.scope}' does not allow ${request.method} ${request.path}`,
+      );
+    }
+    // Checked last, so that only tokens the gateway signed take room in the cache. Valid
+    // until jose would stop accepting it: expiry or maximum age, plus the clock tolerance.
+    const validUntilS = Math.min(data.exp, data.iat + DATA_PLANE_JWT_MAX_TTL_S) + CLOCK_TOLERANCE_S;
+    if (!this.replays.accept(`${data.scope} ${data.instance} ${data.jti}`, validUntilS * 1000)) {
+      throw unauthorized('invalid gateway token: already used (a token is good for one request)');
+    }
+    return data;
   }
 }
 

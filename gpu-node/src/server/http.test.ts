@@ -282,6 +282,51 @@ describe('data plane', () => {
     );
   });
 
+  it('accepts a token for the request its scope allows, once', async () => {
+    const inference = await signer.sign({ aud: NODE_ID, instance: 'inst-1' });
+    expect((await post('/v1/chat/completions', inference)).status).toBe(200);
+    const replayed = await expectError(
+      await post('/v1/chat/completions', inference),
+      401,
+      'invalid_node_token',
+    );
+    expect(replayed.message).toMatch(/already used/);
+    // The gateway's retry on another instance of this node: same request id, another token.
+    const jti = 'req-retried';
+    const first = await signer.sign({ aud: NODE_ID, instance: 'inst-down', jti });
+    await expectError(await post('/v1/chat/completions', first), 503, 'instance_not_ready');
+    const retry = await signer.sign({ aud: NODE_ID, instance: 'inst-1', jti });
+    expect((await post('/v1/chat/completions', retry)).status).toBe(200);
+
+    const logsToken = await signer.sign({ aud: NODE_ID, instance: 'inst-1', scope: 'logs' });
+    const wrongScope = await expectError(
+      await post('/v1/chat/completions', logsToken),
+      401,
+      'invalid_node_token',
+    );
+    expect(wrongScope.message).toMatch(/scope 'logs' does not allow POST \/v1\/chat\/completions/);
+    // Refused for the wrong scope, the logs token was not spent: its own request works, once.
+    const logsPath = `${url}/fleetgate/v1/instances/inst-1/logs`;
+    const readLogs = () => fetch(logsPath, { headers: { authorization: `Bearer ${logsToken}` } });
+    expect((await readLogs()).status).toBe(200);
+    await expectError(await readLogs(), 401, 'invalid_node_token');
+
+    const forLogs = await signer.sign({ aud: NODE_ID, instance: 'inst-1' });
+    const inferenceOnLogs = await fetch(logsPath, {
+      headers: { authorization: `Bearer ${forLogs}` },
+    });
+    expect((await expectError(inferenceOnLogs, 401, 'invalid_node_token')).message).toMatch(
+      /scope 'inference' does not allow GET/,
+    );
+    // Inference is a POST: nothing the gateway forwards is a GET under /v1.
+    const get = await fetch(`${url}/v1/models`, {
+      headers: {
+        authorization: `Bearer ${await signer.sign({ aud: NODE_ID, instance: 'inst-1' })}`,
+      },
+    });
+    await expectError(get, 401, 'invalid_node_token');
+  });
+
   it('accepts tokens from a rotated key set once it is updated', async () => {
     const next = await testSigner('rotated');
     const token = await next.sign({ aud: NODE_ID, instance: 'inst-1' });
@@ -289,7 +334,10 @@ describe('data plane', () => {
     const verifier = new DataPlaneVerifier(NODE_ID, DATA_PLANE_JWT_ISSUER, signer.jwks);
     expect(verifier.setJwks(next.jwks)).toBe(true);
     expect(verifier.setJwks(next.jwks)).toBe(false);
-    await expect(verifier.verify(`Bearer ${token}`)).resolves.toMatchObject({ instance: 'inst-1' });
+    const request = { method: 'POST', path: '/v1/chat/completions' };
+    await expect(verifier.verify(`Bearer ${token}`, request)).resolves.toMatchObject({
+      instance: 'inst-1',
+    });
   });
 });
 
@@ -424,29 +472,20 @@ describe('health, metrics and logs', () => {
   });
 
   it('serves an instance logs to a token for that instance only', async () => {
-    const token = await signer.sign({ aud: NODE_ID, instance: 'inst-1' });
-    const res = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=10`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const logs = async (path: string, instance = 'inst-1') => {
+      const token = await signer.sign({ aud: NODE_ID, instance, scope: 'logs' });
+      return fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    };
+    const res = await logs('/fleetgate/v1/instances/inst-1/logs?tail=10');
     expect(res.status).toBe(200);
     // An external engine's output is not the daemon's to read.
     expect(await res.json()).toEqual({ object: 'list', data: [] });
-    const other = await fetch(`${url}/fleetgate/v1/instances/inst-2/logs`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    await expectError(other, 401, 'invalid_node_token');
-    const bad = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=99999`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    await expectError(await logs('/fleetgate/v1/instances/inst-2/logs'), 401, 'invalid_node_token');
+    const bad = await logs('/fleetgate/v1/instances/inst-1/logs?tail=99999');
     await expectError(bad, 400, 'invalid_tail');
     // As many lines as the gateway allows (it allowed 10,000 while the node refused 5,001).
-    const most = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=10000`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(most.status).toBe(200);
-    const over = await fetch(`${url}/fleetgate/v1/instances/inst-1/logs?tail=10001`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    expect((await logs('/fleetgate/v1/instances/inst-1/logs?tail=10000')).status).toBe(200);
+    const over = await logs('/fleetgate/v1/instances/inst-1/logs?tail=10001');
     expect((await expectError(over, 400, 'invalid_tail')).message).toMatch(/1 to 10000/);
     await expectError(
       await fetch(`${url}/fleetgate/v1/instances/inst-1/logs`),

@@ -104,7 +104,10 @@ async function dataPlane(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  const claims = await deps.verifier.verify(req.headers.authorization);
+  const claims = await deps.verifier.verify(req.headers.authorization, {
+    method: req.method ?? '',
+    path: new URL(req.url ?? '/', 'http://node').pathname,
+  });
   const target = deps.supervisor.route(claims.instance);
   if (!target) {
     throw new HttpError(

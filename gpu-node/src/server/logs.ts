@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   LOG_ANSWER_MAX_BYTES,
+  NODE_LOGS_PATH,
   LOG_TAIL_DEFAULT_LINES,
   LOG_TAIL_MAX_LINES,
 } from '../../../schema/contracts.ts';
@@ -11,7 +12,8 @@ import type { Supervisor } from '../control/supervisor.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { HttpError, sendJson } from './errors.ts';
 
-export const LOGS_PATH = /^\/fleetgate\/v1\/instances\/([^/]+)\/logs$/;
+// Where the gateway reads an instance's logs.
+export const LOGS_PATH = NODE_LOGS_PATH;
 
 // `{"object":"list","data":[]}`
 const ANSWER_OVERHEAD_BYTES = 27;
@@ -52,7 +54,10 @@ export async function engineLogs(
   instanceId: string,
   tailParam: string | null,
 ): Promise<void> {
-  const claims = await deps.verifier.verify(req.headers.authorization);
+  const claims = await deps.verifier.verify(req.headers.authorization, {
+    method: req.method ?? '',
+    path: new URL(req.url ?? '/', 'http://node').pathname,
+  });
   if (claims.instance !== instanceId) {
     throw new HttpError(
       401,

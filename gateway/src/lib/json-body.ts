@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { badRequest } from '../errors.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from './json-depth.ts';
 
 export function zodIssueToError(error: z.ZodError, prefix = '') {
   const issue = error.issues[0];
@@ -26,6 +27,13 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw badRequest('the request body must be a JSON object', null, 'invalid_json');
+  }
+  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) {
+    throw badRequest(
+      `the request body nests deeper than ${MAX_JSON_DEPTH} levels`,
+      null,
+      'invalid_json',
+    );
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) throw zodIssueToError(parsed.error);

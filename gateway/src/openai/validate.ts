@@ -3,6 +3,7 @@
 // parameters, tools, ...) passes through for the engine to judge.
 import { z } from 'zod';
 import { badRequest } from '../errors.ts';
+import { MAX_JSON_DEPTH, nestsDeeperThan } from '../lib/json-depth.ts';
 
 const common = {
   model: z.string().min(1).max(256),
@@ -31,6 +32,13 @@ export function parseBody<S extends z.ZodType<{ model: string }>>(
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw badRequest('the request body must be a JSON object', null, 'invalid_json');
+  }
+  if (nestsDeeperThan(json, MAX_JSON_DEPTH)) {
+    throw badRequest(
+      `the request body nests deeper than ${MAX_JSON_DEPTH} levels`,
+      null,
+      'invalid_json',
+    );
   }
   const parsed = schema.safeParse(json);
   if (parsed.success) return parsed.data;

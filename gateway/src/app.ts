@@ -119,7 +119,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     } finally {
       clearTimeout(timer);
     }
-    return c.json({ status: 'ok' });
+    // Usage not yet written and usage lost, where the host buffers it (the Node host).
+    const usage = deps.usage.stats?.();
+    return c.json(usage ? { status: 'ok', usage } : { status: 'ok' });
   });
 
   // The gateway's own figures per instance (in flight, circuit breakers), shared by the

@@ -5,14 +5,15 @@
 //   npm run gateway        (or: npx tsx gateway/src/node.ts)
 //
 // Environment: FLEETGATE_ADMIN_TOKEN (required), FLEETGATE_DB_URL, FLEETGATE_DB_AUTH_TOKEN,
-// FLEETGATE_HOST, FLEETGATE_PORT, and the settings parseConfig() reads.
+// FLEETGATE_DB_TIMEOUT_MS, FLEETGATE_USAGE_SPOOL, FLEETGATE_HOST, FLEETGATE_PORT, and the
+// settings parseConfig() reads.
 import { mkdirSync, realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
-import { createClient } from '@libsql/client';
+import { createClient, type Client } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
 import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
@@ -22,17 +23,26 @@ import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
 import { migrateLibsql } from './store/migrate.ts';
 import { loadOrCreateSigningJwk } from './store/settings.ts';
+import { DB_TIMEOUT_MS, withDbTimeout } from './store/timeout.ts';
 import { createBatchingUsageSink } from './usage/sink.ts';
+import { openUsageSpool } from './usage/spool.ts';
 
 export const DEFAULT_DB_URL = 'file:./data/fleetgate.db';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8787;
 // Streams still open this long after shutdown began are cut.
 const SHUTDOWN_GRACE_MS = 10_000;
+// Then buffered usage gets this long to be written; what is left stays in the spool and is
+// written on the next start.
+const SHUTDOWN_FLUSH_MS = 5000;
+const DEFAULT_SPOOL_FOLDER = './data/usage-spool';
 
 export interface StartGatewayOptions {
   // Defaults to process.env.
   env?: Record<string, string | undefined>;
+  // A libSQL client to use instead of opening FLEETGATE_DB_URL (tests: a database that
+  // can be made to hang). Closed with the gateway.
+  client?: Client;
 }
 
 export interface RunningGateway {
@@ -52,12 +62,39 @@ function parsePort(raw: string | undefined): number {
   return port;
 }
 
+function parseDbTimeout(raw: string | undefined): number {
+  if (raw === undefined || raw.trim() === '') return DB_TIMEOUT_MS;
+  const ms = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || ms < 100 || ms > 600_000) {
+    throw new ConfigError(
+      'FLEETGATE_DB_TIMEOUT_MS',
+      `must be milliseconds from 100 to 600000, got '${raw}'`,
+    );
+  }
+  return ms;
+}
+
+// The folder of a local file database, or undefined for a remote one.
+function dbFolder(url: string): string | undefined {
+  if (!url.startsWith('file:')) return undefined;
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
+  return dirname(path.split('?')[0] ?? path);
+}
+
 // A local file database gets its folder (owner-only: it holds the signing key).
 function ensureDbFolder(url: string): void {
-  if (!url.startsWith('file:')) return;
-  const path = url.startsWith('file://') ? fileURLToPath(url) : url.slice('file:'.length);
-  const folder = dirname(path.split('?')[0] ?? path);
-  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const folder = dbFolder(url);
+  if (folder !== undefined) mkdirSync(folder, { recursive: true, mode: 0o700 });
+}
+
+// The usage spool's folder: FLEETGATE_USAGE_SPOOL, 'off' for none, by default beside a
+// file database (else ./data/usage-spool).
+function spoolFolder(raw: string | undefined, dbUrl: string): string | undefined {
+  const value = raw?.trim();
+  if (value === 'off') return undefined;
+  if (value) return value;
+  const folder = dbFolder(dbUrl);
+  return folder === undefined ? DEFAULT_SPOOL_FOLDER : join(folder, 'usage-spool');
 }
 
 function listen(server: Server): Promise<AddressInfo> {
@@ -81,8 +118,14 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   const port = parsePort(env.FLEETGATE_PORT);
   const dbUrl = env.FLEETGATE_DB_URL?.trim() || DEFAULT_DB_URL;
 
-  ensureDbFolder(dbUrl);
-  const client = createClient({ url: dbUrl, authToken: env.FLEETGATE_DB_AUTH_TOKEN || undefined });
+  const dbTimeoutMs = parseDbTimeout(env.FLEETGATE_DB_TIMEOUT_MS);
+  const spoolDir = spoolFolder(env.FLEETGATE_USAGE_SPOOL, dbUrl);
+
+  if (!options.client) ensureDbFolder(dbUrl);
+  const client =
+    options.client ??
+    createClient({ url: dbUrl, authToken: env.FLEETGATE_DB_AUTH_TOKEN || undefined });
+  const spool = spoolDir === undefined ? undefined : openUsageSpool(spoolDir);
   try {
     const db = drizzle(client, { schema });
     await migrateLibsql(db);
@@ -90,7 +133,25 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       await loadOrCreateSigningJwk(db, generateSigningJwk),
       config.nodeJwtTtlS,
     );
-    const usage = createBatchingUsageSink(db, { maxBatch: 200, flushMs: 1000 });
+    const usage = createBatchingUsageSink(db, {
+      maxBatch: 200,
+      flushMs: 1000,
+      writeTimeoutMs: dbTimeoutMs,
+      spool,
+    });
+    if (spool && spool.recovered.length > 0) {
+      // Usage of requests that ended before the last run stopped (a crash, or a database
+      // that did not take the last writes): written before serving, when the database takes it.
+      try {
+        await usage.flush();
+        console.log(`usage spool: wrote ${spool.recovered.length} event(s) left by the last run`);
+      } catch (err) {
+        console.error(
+          `usage spool: ${usage.pending} event(s) left by the last run not written yet:`,
+          err instanceof Error ? err.message : err,
+        );
+      }
+    }
     const app = createApp({
       db,
       config,
@@ -98,6 +159,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       usage,
       transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
+      dbTimeoutMs,
     });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
@@ -116,17 +178,20 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
         await stopped;
         clearTimeout(cut);
         try {
-          await usage.flush();
+          await withDbTimeout(usage.flush(), SHUTDOWN_FLUSH_MS, 'usage flush on shutdown');
         } catch (err) {
+          const where = spool ? 'kept in the usage spool for the next start' : 'lost';
           console.error(
-            `usage flush on shutdown failed (${usage.pending} events lost):`,
+            `usage flush on shutdown failed (${usage.pending} events ${where}):`,
             err instanceof Error ? err.message : err,
           );
         }
+        spool?.close();
         client.close();
       })());
     return { url, port: address.port, close };
   } catch (err) {
+    spool?.close();
     client.close();
     throw err;
   }

@@ -83,6 +83,19 @@ export interface UsageEvent {
 export interface UsageSink {
   record(event: UsageEvent): Promise<void>;
   flush(): Promise<void>;
+  // What operators should see (GET /healthz): events waiting to be written and events
+  // dropped. Absent where nothing waits (the Worker writes each event at once).
+  stats?(): UsageSinkStats;
+}
+
+export interface UsageSinkStats {
+  // Events not yet in the database.
+  pending: number;
+  // Events lost since start (memory full while the database was down).
+  dropped: number;
+  // Events that could not be journaled to the spool (full or unwritable): a crash before
+  // their write would lose them.
+  unspooled: number;
 }
 
 // How the gateway reaches a node's data plane. Direct HTTP(S) to the advertise URL now;
@@ -106,6 +119,9 @@ export interface AppDeps {
   now?: () => number;
   // Where access-log lines go (middleware/access-log.ts); absent: no access log.
   accessLog?: AccessLogWriter;
+  // How long key lookups and routing-table loads wait for the database before giving up
+  // (store/timeout.ts). Default DB_TIMEOUT_MS (5000).
+  dbTimeoutMs?: number;
 }
 
 export interface AuthenticatedKey {

@@ -5,6 +5,7 @@ import type { MiddlewareHandler } from 'hono';
 import { unauthorized } from '../errors.ts';
 import { runInBackground } from '../lib/background.ts';
 import { findKeyByHash, markKeyUsed } from '../store/api-keys.ts';
+import { DB_TIMEOUT_MS, withDbTimeout } from '../store/timeout.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import { createKeyCache, type KeyCache } from './key-cache.ts';
 import { bearerToken, displayPrefix, hashSecret, looksLike } from './secrets.ts';
@@ -17,7 +18,12 @@ const MAX_TRACKED_KEYS = 10_000;
 export function createApiKeyCache(deps: AppDeps): KeyCache {
   return createKeyCache({
     ttlMs: deps.config.cacheTtlMs,
-    load: (keyHash) => findKeyByHash(deps.db, keyHash),
+    load: (keyHash) =>
+      withDbTimeout(
+        findKeyByHash(deps.db, keyHash),
+        deps.dbTimeoutMs ?? DB_TIMEOUT_MS,
+        'API key lookup',
+      ),
     now: deps.now ?? Date.now,
   });
 }

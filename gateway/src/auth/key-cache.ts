@@ -3,17 +3,21 @@
 // shorter time, so a client stuck on a wrong key does not hammer the database; they live
 // in a small map of their own, so a flood of random keys evicts other unknown keys only,
 // never the valid ones. Both maps are bounded (oldest entries go first) and concurrent
-// misses for one hash share a lookup
-// (with a bounded wait: lib/shared-load.ts says why).
+// misses for one hash share a lookup (with a bounded wait: lib/shared-load.ts says why).
 // Its TTL bounds how long a revoked or disabled key still works on a host that did not
-// make the change; the host that did clears it at once.
-import { createSharedLoads } from '../lib/shared-load.ts';
+// make the change; the host that did clears it at once. While the database is slow or
+// down, an expired entry is still served for up to MAX_STALE_KEY_MS (so a database outage
+// does not lock every client out at once), which extends that bound during the outage.
+import { createSharedLoads, orStaleAfter, SHARED_LOAD_WAIT_MS } from '../lib/shared-load.ts';
 import type { StoredKey } from '../store/api-keys.ts';
 
 export const MAX_CACHED_KEYS = 10_000;
 export const MAX_CACHED_UNKNOWN_KEYS = 1000;
 // Unknown keys are remembered at most this long.
 const MAX_NEGATIVE_TTL_MS = 1000;
+// An expired entry is served instead of a slow or failed lookup for at most this long
+// after it expired.
+export const MAX_STALE_KEY_MS = 60_000;
 
 interface Entry {
   key: StoredKey | undefined;
@@ -34,9 +38,11 @@ export function createKeyCache(opts: {
   // Unknown hashes remembered at once. Default MAX_CACHED_UNKNOWN_KEYS.
   maxUnknown?: number;
   // How long a miss waits for another request's lookup of the same hash before starting
-  // its own. Default SHARED_LOAD_WAIT_MS.
+  // its own, and how long a reload may take before the expired entry is served instead.
+  // Default SHARED_LOAD_WAIT_MS.
   sharedLoadWaitMs?: number;
 }): KeyCache {
+  const staleAfterMs = opts.sharedLoadWaitMs ?? SHARED_LOAD_WAIT_MS;
   const maxEntries = opts.maxEntries ?? MAX_CACHED_KEYS;
   const maxUnknown = opts.maxUnknown ?? MAX_CACHED_UNKNOWN_KEYS;
   if (opts.ttlMs < 0 || maxEntries < 1 || maxUnknown < 1) {
@@ -67,17 +73,25 @@ export function createKeyCache(opts: {
 
   return {
     get(keyHash) {
-      for (const map of [entries, unknown]) {
-        const hit = map.get(keyHash);
-        if (hit && hit.expires > opts.now()) return Promise.resolve(hit.key);
-        if (hit) map.delete(keyHash);
-      }
-      return loading.run(keyHash, async () => {
+      const now = opts.now();
+      const fresh = unknown.get(keyHash);
+      if (fresh && fresh.expires > now) return Promise.resolve(undefined);
+      if (fresh) unknown.delete(keyHash);
+      const hit = entries.get(keyHash);
+      if (hit && hit.expires > now) return Promise.resolve(hit.key);
+      const load = loading.run(keyHash, async () => {
         const started = generation;
         const key = await opts.load(keyHash);
         if (started === generation) remember(keyHash, key);
         return key;
       });
+      if (!hit) return load;
+      // Expired: reloaded, but served while the reload is slow or fails (for a while).
+      if (now - hit.expires > MAX_STALE_KEY_MS) {
+        entries.delete(keyHash);
+        return load;
+      }
+      return orStaleAfter(load, hit.key, staleAfterMs, 'API key lookup');
     },
     clear() {
       generation += 1;

@@ -69,3 +69,23 @@ export function createSharedLoads<K, V>(opts: { waitMs?: number } = {}): SharedL
     },
   };
 }
+
+// While a reload is slow or failing, the last loaded value is served: `load`'s value when
+// it arrives within afterMs, else `stale` (the load goes on and updates its cache when it
+// ends). A failed load also gives `stale`, and is logged.
+export async function orStaleAfter<T>(
+  load: Promise<T>,
+  stale: T,
+  afterMs: number,
+  what: string,
+): Promise<T> {
+  const guarded = load.catch((err: unknown) => {
+    console.error(
+      `${what} failed; serving the last one:`,
+      err instanceof Error ? err.message : err,
+    );
+    return stale;
+  });
+  const outcome = await waitAtMost(guarded, afterMs);
+  return outcome === GAVE_UP ? stale : outcome;
+}

@@ -50,6 +50,7 @@ export function openaiApp(
     cacheTtlMs: deps.config.cacheTtlMs,
     heartbeatIntervalS: deps.config.heartbeatIntervalS,
     now,
+    dbTimeoutMs: deps.dbTimeoutMs,
   });
   const router = new Router(live ?? new LiveStats({ now }));
 

@@ -4,8 +4,9 @@
 // config.cacheTtlMs, so a request costs at most one database round trip on a cache miss.
 import { DEFAULT_ROUTING_POLICY, type RoutingPolicy } from '../../../schema/contracts.ts';
 import { offlineAfterMs } from '../control-plane/liveness.ts';
-import { createSharedLoads } from '../lib/shared-load.ts';
+import { createSharedLoads, orStaleAfter, SHARED_LOAD_WAIT_MS } from '../lib/shared-load.ts';
 import type { Db } from '../store/db.ts';
+import { DB_TIMEOUT_MS, withDbTimeout } from '../store/timeout.ts';
 import { selectRoutes } from '../store/deployments.ts';
 import { capacityOf, engineFiguresOf, type EngineFigures } from './figures.ts';
 
@@ -84,14 +85,22 @@ export interface RoutingCacheOptions {
   cacheTtlMs: number;
   heartbeatIntervalS: number;
   now: () => number;
-  // How long a miss waits for a reload another request started before starting its own.
+  // How long a miss waits for a reload another request started before starting its own,
+  // and how long a reload may take before the previous table is served instead.
   // Default SHARED_LOAD_WAIT_MS.
   sharedLoadWaitMs?: number;
+  // How long a load waits for the database. Default DB_TIMEOUT_MS.
+  dbTimeoutMs?: number;
 }
 
 export function createRoutingCache(db: Db, opts: RoutingCacheOptions): RoutingCache {
   return cacheRoutingTable(
-    (now) => loadRoutingTable(db, { now, heartbeatIntervalS: opts.heartbeatIntervalS }),
+    (now) =>
+      withDbTimeout(
+        loadRoutingTable(db, { now, heartbeatIntervalS: opts.heartbeatIntervalS }),
+        opts.dbTimeoutMs ?? DB_TIMEOUT_MS,
+        'routing table load',
+      ),
     opts,
   );
 }
@@ -105,31 +114,28 @@ export function cacheRoutingTable(
   // Concurrent misses share one load instead of each querying the database (with a bounded
   // wait: lib/shared-load.ts says why).
   const loading = createSharedLoads<'table', RoutingTable>({ waitMs: opts.sharedLoadWaitMs });
-  // When a reload fails, a table this young is still served (nodes that died meanwhile
-  // are caught by the proxy's retry); older than this, the error reaches the client.
+  const staleAfterMs = opts.sharedLoadWaitMs ?? SHARED_LOAD_WAIT_MS;
+  // While a reload fails or is slow, a table this young is still served (nodes that died
+  // meanwhile are caught by the proxy's retry); older than this, the error reaches the
+  // client.
   const maxStaleMs = offlineAfterMs(opts.heartbeatIntervalS);
 
   const load = async (): Promise<RoutingTable> => {
     const now = opts.now();
-    try {
-      const table = await loadTable(now);
-      cached = { table, loadedAt: now };
-      return table;
-    } catch (err) {
-      if (cached && now - cached.loadedAt <= maxStaleMs) {
-        console.error('routing table reload failed; serving the previous one:', err);
-        return cached.table;
-      }
-      throw err;
-    }
+    const table = await loadTable(now);
+    cached = { table, loadedAt: now };
+    return table;
   };
 
   return {
     get() {
-      if (cached && opts.now() - cached.loadedAt < opts.cacheTtlMs) {
+      const now = opts.now();
+      if (cached && now - cached.loadedAt < opts.cacheTtlMs) {
         return Promise.resolve(cached.table);
       }
-      return loading.run('table', load);
+      const reload = loading.run('table', load);
+      if (!cached || now - cached.loadedAt > maxStaleMs) return reload;
+      return orStaleAfter(reload, cached.table, staleAfterMs, 'routing table reload');
     },
   };
 }

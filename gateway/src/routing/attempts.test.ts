@@ -2,7 +2,10 @@
 // upstream: which outcomes count against an instance's circuit breaker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward } from '../proxy/forward.ts';
+import { createNodeHttpTransport } from '../proxy/node-transport.ts';
 import { directTransport } from '../proxy/transport.ts';
+import { startBlackhole } from '../testing/blackhole.ts';
+import type { NodeTransport } from '../types.ts';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
 import { refusedUrl, startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
 import type { Signer } from '../types.ts';
@@ -24,6 +27,7 @@ afterAll(async () => {
 async function outcomes(
   urls: string[],
   body: Record<string, unknown>,
+  transport: NodeTransport = directTransport,
 ): Promise<{ outcomes: [string, AttemptOutcome][]; live: LiveStats }> {
   const live = new LiveStats({ now: Date.now });
   const seen: [string, AttemptOutcome][] = [];
@@ -43,7 +47,7 @@ async function outcomes(
   meter.stream = stream;
   try {
     const forwarded = await forward(
-      { signer, transport: directTransport },
+      { signer, transport },
       {
         requestId: 'r',
         path: '/v1/chat/completions',
@@ -84,6 +88,20 @@ describe('attempt outcomes for the circuit breakers', () => {
       ['i2', 'failed'],
     ]);
     expect(live.get('i0')).toMatchObject({ inFlight: 0, recentFailures: 1 });
+  });
+
+  it('a node that does not accept within the connect timeout counts against it', async () => {
+    const blackhole = await startBlackhole();
+    try {
+      const transport = createNodeHttpTransport({ connectTimeoutMs: 300 });
+      const { outcomes: seen } = await outcomes([blackhole.url, engine.url], {}, transport);
+      expect(seen).toEqual([
+        ['i0', 'failed'],
+        ['i1', 'ok'],
+      ]);
+    } finally {
+      await blackhole.close();
+    }
   });
 
   it('a stream that breaks before any output counts against it; one that broke later was served', async () => {

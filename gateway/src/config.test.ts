@@ -16,6 +16,7 @@ describe('parseConfig', () => {
       corsOrigins: [],
       apiDocs: 'admin',
       defaultMaxTokens: 4096,
+      routingLoadFactor: 1.25,
     });
   });
 
@@ -32,6 +33,7 @@ describe('parseConfig', () => {
         FLEETGATE_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
         FLEETGATE_API_DOCS: 'public',
         FLEETGATE_DEFAULT_MAX_TOKENS: '512',
+        FLEETGATE_ROUTING_LOAD_FACTOR: '1.5',
       }),
     ).toEqual({
       adminToken: TOKEN,
@@ -44,10 +46,17 @@ describe('parseConfig', () => {
       corsOrigins: ['https://app.example.com', 'http://localhost:5173'],
       apiDocs: 'public',
       defaultMaxTokens: 512,
+      routingLoadFactor: 1.5,
     });
     expect(
       parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CORS_ORIGINS: ' * ' }).corsOrigins,
     ).toBe('*');
+  });
+
+  it('refuses a routing load factor below 1', () => {
+    expect(() =>
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_ROUTING_LOAD_FACTOR: '0.9' }),
+    ).toThrow(/FLEETGATE_ROUTING_LOAD_FACTOR: must be a number from 1 to 4/);
   });
 
   it('refuses a bad log format, docs setting or CORS origin, naming the variable', () => {

@@ -4,6 +4,7 @@
 import { DATA_PLANE_JWT_MAX_TTL_S } from '../../schema/contracts.ts';
 import { ACCESS_LOG_FORMATS } from '../../schema/access-log.ts';
 import type { ApiDocsAccess, GatewayConfig } from './types.ts';
+import { DEFAULT_EPSILON } from './routing/policies.ts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -28,6 +29,16 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max) {
     throw new ConfigError(name, `must be from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || value < min || value > max) {
+    throw new ConfigError(name, `must be a number from ${min} to ${max}, got '${raw}'`);
   }
   return value;
 }
@@ -95,5 +106,6 @@ export function parseConfig(env: Env): GatewayConfig {
     corsOrigins: corsOrigins(env),
     apiDocs: oneOf(env, 'FLEETGATE_API_DOCS', API_DOCS_ACCESS, 'admin'),
     defaultMaxTokens: integer(env, 'FLEETGATE_DEFAULT_MAX_TOKENS', 4096, 1, 1_000_000),
+    routingLoadFactor: decimal(env, 'FLEETGATE_ROUTING_LOAD_FACTOR', 1 + DEFAULT_EPSILON, 1, 4),
   };
 }

@@ -27,6 +27,10 @@ export interface GatewayConfig {
   // Node host: how long connecting to a node may take before the request moves to another
   // instance. parseConfig's default: 3000 ms (FLEETGATE_NODE_CONNECT_TIMEOUT_MS).
   nodeConnectTimeoutMs?: number;
+  // The prefix policy's load bound: an instance takes a prefix's request while its load
+  // stays within this factor of the average (1 + epsilon). parseConfig's default: 1.25
+  // (FLEETGATE_ROUTING_LOAD_FACTOR).
+  routingLoadFactor?: number;
   // One access-log line per request: JSON, text, or none. parseConfig's default: 'json'
   // (FLEETGATE_ACCESS_LOG); the host turns it into AppDeps.accessLog.
   accessLog?: AccessLogFormat;

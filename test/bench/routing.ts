@@ -226,6 +226,8 @@ export async function runRoutingBench(opts: RoutingBenchOptions): Promise<Routin
       daemons: nodes.length,
       sim: HEALTHY,
       sickFactor: SICK_FACTOR,
+      // The gateway inherits the benchmark's environment.
+      routingLoadFactor: process.env.FLEETGATE_ROUTING_LOAD_FACTOR ?? '1.25 (default)',
       clients: CLIENTS,
       warmupS: opts.warmupS,
       durationS: opts.durationS,

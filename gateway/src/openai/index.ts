@@ -10,6 +10,7 @@ import { runInBackground } from '../lib/background.ts';
 import { createDefaultLimitGate, type LimitGate } from '../limits/gate.ts';
 import { forward, type OpenAIPath } from '../proxy/forward.ts';
 import { LiveStats } from '../routing/live.ts';
+import { DEFAULT_EPSILON } from '../routing/policies.ts';
 import { Router, hashesOf } from '../routing/router.ts';
 import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
@@ -52,7 +53,9 @@ export function openaiApp(
     now,
     dbTimeoutMs: deps.dbTimeoutMs,
   });
-  const router = new Router(live ?? new LiveStats({ now }));
+  const router = new Router(live ?? new LiveStats({ now }), {
+    epsilon: (deps.config.routingLoadFactor ?? 1 + DEFAULT_EPSILON) - 1,
+  });
 
   app.get('/models', async (c) => {
     const table = await routing.get();

@@ -162,11 +162,14 @@ export class PrefixPolicy implements Policy {
   }
 }
 
-export function createPolicies(random: () => number): Record<RoutingPolicy, Policy> {
+export function createPolicies(
+  random: () => number,
+  epsilon = DEFAULT_EPSILON,
+): Record<RoutingPolicy, Policy> {
   const leastLoad = new LeastLoadPolicy(random);
   return {
     round_robin: new RoundRobinPolicy(),
     least_load: leastLoad,
-    prefix: new PrefixPolicy(leastLoad),
+    prefix: new PrefixPolicy(leastLoad, epsilon),
   };
 }

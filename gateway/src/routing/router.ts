@@ -14,9 +14,10 @@ export class Router {
 
   constructor(
     readonly live: LiveStats,
-    opts: { random?: () => number } = {},
+    // epsilon: the prefix policy's load bound (policies.ts, DEFAULT_EPSILON).
+    opts: { random?: () => number; epsilon?: number } = {},
   ) {
-    this.#policies = createPolicies(opts.random ?? Math.random);
+    this.#policies = createPolicies(opts.random ?? Math.random, opts.epsilon);
   }
 
   // The next instance for a request whose prompt blocks are `hashes` (see `hashesOf`),

@@ -16,7 +16,7 @@ describe('parseConfig', () => {
       corsOrigins: [],
       apiDocs: 'admin',
       defaultMaxTokens: 4096,
-      routingLoadFactor: 1.25,
+      routingLoadFactor: 1.1,
     });
   });
 

@@ -28,7 +28,7 @@ export interface GatewayConfig {
   // instance. parseConfig's default: 3000 ms (FLEETGATE_NODE_CONNECT_TIMEOUT_MS).
   nodeConnectTimeoutMs?: number;
   // The prefix policy's load bound: an instance takes a prefix's request while its load
-  // stays within this factor of the average (1 + epsilon). parseConfig's default: 1.25
+  // stays within this factor of the average (1 + epsilon). parseConfig's default: 1.1
   // (FLEETGATE_ROUTING_LOAD_FACTOR).
   routingLoadFactor?: number;
   // One access-log line per request: JSON, text, or none. parseConfig's default: 'json'

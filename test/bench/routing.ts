@@ -227,7 +227,7 @@ export async function runRoutingBench(opts: RoutingBenchOptions): Promise<Routin
       sim: HEALTHY,
       sickFactor: SICK_FACTOR,
       // The gateway inherits the benchmark's environment.
-      routingLoadFactor: process.env.FLEETGATE_ROUTING_LOAD_FACTOR ?? '1.25 (default)',
+      routingLoadFactor: process.env.FLEETGATE_ROUTING_LOAD_FACTOR ?? '1.1 (default)',
       clients: CLIENTS,
       warmupS: opts.warmupS,
       durationS: opts.durationS,

@@ -121,6 +121,17 @@ describe('least_load', () => {
   });
 });
 
+describe('loadBound', () => {
+  it('is the fair share rounded up while shares are small, then (1 + epsilon) times it', () => {
+    expect(loadBound(0.1, 16, 1, 4)).toBe(4);
+    expect(loadBound(0.1, 17, 1, 4)).toBe(5);
+    expect(loadBound(0.1, 400, 1, 4)).toBe(110);
+    expect(loadBound(0.25, 16, 1, 4)).toBe(5);
+    // Weighted by capacity: an instance with 3/4 of the capacity takes 3/4 of the work.
+    expect(loadBound(0, 16, 3, 4)).toBe(12);
+  });
+});
+
 describe('prefix', () => {
   const ids = ['inst-a', 'inst-b', 'inst-c', 'inst-d'];
 
@@ -179,6 +190,9 @@ describe('prefix', () => {
       const after = live.get(picked.instanceId).inFlight + 1;
       const bound = loadBound(DEFAULT_EPSILON, total, 1, ids.length);
       expect(after).toBeLessThanOrEqual(bound);
+      // Never more than epsilon above the fair share, or a whole request while shares are small.
+      const share = total / ids.length;
+      expect(after).toBeLessThanOrEqual(Math.max(Math.ceil(share), (1 + DEFAULT_EPSILON) * share));
       checked += 1;
       const attempt = live.start(picked.instanceId);
       open.push({ end: () => attempt.end('ok') });

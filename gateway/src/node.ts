@@ -21,7 +21,9 @@ import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
+import { connectRedisLimiter, type RedisLimiterHandle } from './limits/redis-client.ts';
 import { migrateLibsql } from './store/migrate.ts';
+import { usageTotals } from './store/usage.ts';
 import { loadOrCreateSigningJwk } from './store/settings.ts';
 import { DB_TIMEOUT_MS, withDbTimeout } from './store/timeout.ts';
 import { createBatchingUsageSink } from './usage/sink.ts';
@@ -126,7 +128,11 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     options.client ??
     createClient({ url: dbUrl, authToken: env.FLEETGATE_DB_AUTH_TOKEN || undefined });
   const spool = spoolDir === undefined ? undefined : openUsageSpool(spoolDir);
+  let redis: RedisLimiterHandle | undefined;
   try {
+    // A local file may be shared by several gateway processes on one machine (replicas with
+    // FLEETGATE_REDIS_URL): a write waits for another's lock instead of failing at once.
+    if (dbUrl.startsWith('file:')) await client.execute('PRAGMA busy_timeout = 5000');
     const db = drizzle(client, { schema });
     await migrateLibsql(db);
     const signer = await createSigner(
@@ -152,11 +158,17 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
         );
       }
     }
+    redis = await connectRedisLimiter(env, {
+      usage,
+      loadUsage: (keyId, start, end) => usageTotals(db, keyId, start, end),
+    });
     const app = createApp({
       db,
       config,
       signer,
       usage,
+      // Shared by every replica with FLEETGATE_REDIS_URL; else counted in this process.
+      limiter: redis?.limiter,
       transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
       dbTimeoutMs,
@@ -186,11 +198,13 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
             err instanceof Error ? err.message : err,
           );
         }
+        await redis?.close();
         spool?.close();
         client.close();
       })());
     return { url, port: address.port, close };
   } catch (err) {
+    await redis?.close();
     spool?.close();
     client.close();
     throw err;

@@ -18,6 +18,10 @@ export const WINDOW_MS = 60_000;
 // A refused concurrent request is told to retry after this long: a slot frees when some
 // request ends, which the limiter cannot foresee.
 export const CONCURRENCY_RETRY_MS = 1000;
+// A reservation older than this is taken for one whose end was never reported (a gateway
+// process or isolate that died mid-request) and its slot is freed. Longer than any answer
+// the proxy lets run: streams end after 5 minutes of silence, whole answers after 5.
+export const MAX_IN_FLIGHT_MS = 30 * 60_000;
 
 // Absent or null: unlimited.
 export interface KeyLimits {
@@ -127,6 +131,9 @@ export function loadUsage(state: KeyState, usage: PeriodUsage): void {
 }
 
 function prune(state: KeyState, limits: KeyLimits, now: number): void {
+  for (const [id, r] of Object.entries(state.inFlight)) {
+    if (r.at <= now - MAX_IN_FLIGHT_MS) delete state.inFlight[id];
+  }
   if (limits.requestsPerMinute === null && limits.tokensPerMinute === null) {
     state.window.length = 0;
     return;

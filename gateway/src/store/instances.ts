@@ -1,7 +1,7 @@
 // Queries on the deployment_instances table: instances as the admin API shows them (inside
 // deployments and nodes), what a node is told to run, and where a replica runs.
-import type { Instance } from '../../../schema/admin.ts';
 import { and, asc, eq } from 'drizzle-orm';
+import type { Instance } from '../../../schema/admin.ts';
 import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { toUnixSeconds } from '../lib/time.ts';
 import type { Db } from './db.ts';

@@ -108,6 +108,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         inFlight: totals.inFlight,
         queued: totals.queued,
         heartbeatFailuresTotal: loop.failuresTotal,
+        tokenCacheEvictionsTotal: verifier.tokensEvicted,
         registered: loop.registered(),
         gpus: loop.gpus,
         instances: supervisor.describe(),

@@ -31,6 +31,11 @@ export class DataPlaneVerifier {
     this.keySet = createLocalJWKSet(jwks);
   }
 
+  // Accepted tokens forgotten before they expired because the replay cache was full.
+  get tokensEvicted(): number {
+    return this.replays.evicted;
+  }
+
   // Returns whether the key set changed.
   setJwks(jwks: Jwks): boolean {
     const text = JSON.stringify(jwks);

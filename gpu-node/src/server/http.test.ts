@@ -11,6 +11,8 @@ import { ProcessRuntime } from '../runtimes/process.ts';
 import { testSigner, type TestSigner } from '../testing/jwt.ts';
 import { DataPlaneVerifier } from './auth.ts';
 import { createNodeServer, listen } from './http.ts';
+import { renderMetrics } from './metrics.ts';
+import { ReplayCache } from './replay.ts';
 
 const NODE_ID = 'node-A';
 const quiet: Logger = { info: () => {}, warn: () => {}, error: () => {} };
@@ -123,6 +125,7 @@ beforeAll(async () => {
     snapshot: () => ({
       ...supervisor.totals(),
       heartbeatFailuresTotal: 0,
+      tokenCacheEvictionsTotal: 0,
       registered,
       gpus: [
         {
@@ -327,6 +330,31 @@ describe('data plane', () => {
     await expectError(get, 401, 'invalid_node_token');
   });
 
+  it('counts tokens the full replay cache forgot early, for /metrics', async () => {
+    const verifier = new DataPlaneVerifier(
+      NODE_ID,
+      DATA_PLANE_JWT_ISSUER,
+      signer.jwks,
+      new ReplayCache(1),
+    );
+    const request = { method: 'POST', path: '/v1/chat/completions' };
+    for (let i = 0; i < 3; i += 1) {
+      const token = await signer.sign({ aud: NODE_ID, instance: 'inst-1' });
+      await verifier.verify(`Bearer ${token}`, request);
+    }
+    expect(verifier.tokensEvicted).toBe(2);
+    const text = renderMetrics({
+      inFlight: 0,
+      queued: 0,
+      heartbeatFailuresTotal: 0,
+      tokenCacheEvictionsTotal: verifier.tokensEvicted,
+      registered: true,
+      gpus: [],
+      instances: [],
+    });
+    expect(text).toContain('fleetgate_node_token_cache_evictions_total 2');
+  });
+
   it('accepts tokens from a rotated key set once it is updated', async () => {
     const next = await testSigner('rotated');
     const token = await next.sign({ aud: NODE_ID, instance: 'inst-1' });
@@ -355,6 +383,7 @@ describe('bodies over the limit', () => {
       snapshot: () => ({
         ...supervisor.totals(),
         heartbeatFailuresTotal: 0,
+        tokenCacheEvictionsTotal: 0,
         registered: true,
         gpus: [],
         instances: [],

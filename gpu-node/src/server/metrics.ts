@@ -10,6 +10,8 @@ export interface MetricsSnapshot {
   inFlight: number;
   queued: number;
   heartbeatFailuresTotal: number;
+  // Accepted tokens the replay cache dropped before they expired, for want of room.
+  tokenCacheEvictionsTotal: number;
   registered: boolean;
   gpus: GpuInfo[];
   instances: { id: string; deploymentId: string; model: string; status: InstanceStatus }[];
@@ -93,6 +95,12 @@ export function renderMetrics(s: MetricsSnapshot): string {
   w.sample('fleetgate_node_registered', s.registered ? 1 : 0);
   w.family('fleetgate_heartbeat_failures_total', 'counter', 'Heartbeats that failed.');
   w.sample('fleetgate_heartbeat_failures_total', s.heartbeatFailuresTotal);
+  w.family(
+    'fleetgate_node_token_cache_evictions_total',
+    'counter',
+    'Data-plane tokens forgotten before they expired because the replay cache was full.',
+  );
+  w.sample('fleetgate_node_token_cache_evictions_total', s.tokenCacheEvictionsTotal);
 
   w.family('fleetgate_instance_state', 'gauge', '1 for the state each instance is in.');
   for (const i of s.instances) {

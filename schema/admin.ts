@@ -245,6 +245,12 @@ export const DeploymentSchema = z.object({
   created_at: unixSeconds,
   updated_at: unixSeconds,
   instances: z.array(DeploymentInstanceSchema),
+  // Replicas no node can take now, and why (e.g. "no online node has 1 free GPU; gpu-1: 0 of
+  // 2 free, gpu-2: offline"), worked out from the fleet at the time of the answer; null
+  // when every replica has a node.
+  unplaced: z
+    .object({ replicas: z.array(z.number().int().nonnegative()), reason: z.string() })
+    .nullable(),
 });
 export type Deployment = z.infer<typeof DeploymentSchema>;
 

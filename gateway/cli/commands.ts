@@ -115,8 +115,19 @@ const deploymentRow = (d: Deployment) => ({
   ...d,
   ready: `${d.instances.filter((i) => i.state === 'ready').length}/${d.replicas}`,
   states: d.instances.map((i) => `${i.node_id}:${i.state}`),
+  // Why some replicas have no node (GET /deployments answers it with the fleet as it is).
+  unplaced: d.unplaced ? `${d.unplaced.replicas.length}: ${d.unplaced.reason}` : '',
 });
-const deploymentColumns = ['id', 'model', 'recipe', 'replicas', 'routing', 'ready', 'states'];
+const deploymentColumns = [
+  'id',
+  'model',
+  'recipe',
+  'replicas',
+  'routing',
+  'ready',
+  'states',
+  'unplaced',
+];
 
 export const commands: Record<string, Command> = {
   'keys create': {

@@ -112,7 +112,8 @@ describe('the fleetgate CLI', () => {
     );
     expect(created).toMatchObject({ model: 'm1', recipe: 'sim', replicas: 0, instances: [] });
     const scaled = await run(api, ['deployments', 'scale', created.id, '--replicas', '2']);
-    // No node has joined: nothing is placed, so none of the two replicas is ready.
+    // No node has joined: nothing is placed, so none of the two replicas is ready, and the
+    // last column says why.
     expect(scaled.split('\n')[1]?.split(/\s+/)).toEqual([
       created.id,
       'm1',
@@ -121,6 +122,11 @@ describe('the fleetgate CLI', () => {
       'prefix',
       '0/2',
       '-',
+      '2:',
+      'no',
+      'node',
+      'is',
+      'registered',
     ]);
     expect(await run(api, ['deployments', 'list'])).toContain(created.id);
     expect(await run(api, ['deployments', 'rm', created.id])).toBe(

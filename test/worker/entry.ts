@@ -68,7 +68,11 @@ function probesFor(ns: string, upstream: string): Probes {
     placement: serializeRuns(
       async () => {
         const n = await held();
-        return { create: [], remove: [], unplaced: [{ deploymentId: `load-${n}`, replicas: [] }] };
+        return {
+          create: [],
+          remove: [],
+          unplaced: [{ deploymentId: `load-${n}`, replicas: [], reason: 'probe' }],
+        };
       },
       { minIntervalMs: 0, now: Date.now },
     ),

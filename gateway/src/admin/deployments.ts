@@ -30,6 +30,7 @@ import { findNodeGpus } from '../store/nodes.ts';
 import type { Deployment } from '../../../schema/admin.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
+import { previewPlacement } from '../control-plane/reconcile.ts';
 import { deploymentLogsApp } from './logs.ts';
 import { replan } from './replan.ts';
 
@@ -86,10 +87,13 @@ function withGatewayView(live: LiveStats, instances: InstanceView[]) {
   });
 }
 
+type Unplaced = Deployment['unplaced'];
+
 function deploymentView(
   row: DeploymentRow,
   instances: InstanceView[],
   live: LiveStats,
+  unplaced: Unplaced,
 ): Deployment {
   const parsed = parseRecipeOptions(row.recipe, row.options);
   return {
@@ -105,6 +109,7 @@ function deploymentView(
     created_at: toUnixSeconds(row.createdAt),
     updated_at: toUnixSeconds(row.updatedAt),
     instances: withGatewayView(live, instances),
+    unplaced,
   };
 }
 
@@ -119,9 +124,24 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     return row;
   }
 
+  // Replicas that fit nowhere now, and why, by deployment id.
+  async function unplacedNow(): Promise<Map<string, NonNullable<Unplaced>>> {
+    const plan = await previewPlacement(db, {
+      now: now(),
+      heartbeatIntervalS: deps.config.heartbeatIntervalS,
+    });
+    return new Map(
+      plan.unplaced.map((u) => [u.deploymentId, { replicas: u.replicas, reason: u.reason }]),
+    );
+  }
+
   async function show(id: string) {
-    const [row, instances] = await Promise.all([find(id), instancesBy(db, 'deployment', id)]);
-    return deploymentView(row, instances.get(id) ?? [], ctx.live);
+    const [row, instances, unplaced] = await Promise.all([
+      find(id),
+      instancesBy(db, 'deployment', id),
+      unplacedNow(),
+    ]);
+    return deploymentView(row, instances.get(id) ?? [], ctx.live, unplaced.get(id) ?? null);
   }
 
   // Recipe options and placement, checked together: a pinned node must exist and have
@@ -169,13 +189,16 @@ export function deploymentsApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   });
 
   app.get('/', async (c) => {
-    const [rows, instances] = await Promise.all([
+    const [rows, instances, unplaced] = await Promise.all([
       listDeployments(db),
       instancesBy(db, 'deployment'),
+      unplacedNow(),
     ]);
     return c.json({
       object: 'list',
-      data: rows.map((r) => deploymentView(r, instances.get(r.id) ?? [], ctx.live)),
+      data: rows.map((r) =>
+        deploymentView(r, instances.get(r.id) ?? [], ctx.live, unplaced.get(r.id) ?? null),
+      ),
     });
   });
 

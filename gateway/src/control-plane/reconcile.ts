@@ -13,8 +13,23 @@ export async function reconcilePlacement(
   db: Db,
   opts: { now: number; heartbeatIntervalS: number },
 ): Promise<Plan> {
+  const plan = await previewPlacement(db, opts);
+  await writePlacement(
+    db,
+    { removeIds: plan.remove.map((r) => r.instanceId), create: plan.create },
+    opts.now,
+  );
+  return plan;
+}
+
+// The plan placement would make now, without writing it: what the admin API shows as the
+// replicas that fit nowhere, and why (so the reason follows the fleet as it changes).
+export async function previewPlacement(
+  db: Db,
+  opts: { now: number; heartbeatIntervalS: number },
+): Promise<Plan> {
   const state = await loadPlacementState(db);
-  const plan = planPlacement({
+  return planPlacement({
     deployments: state.deployments
       .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
       .map((d) => {
@@ -30,6 +45,7 @@ export async function reconcilePlacement(
       }),
     nodes: state.nodes.map((n) => ({
       id: n.id,
+      name: n.name,
       gpuCount: n.gpus.length,
       lastHeartbeatAt: n.lastHeartbeatAt,
     })),
@@ -37,12 +53,6 @@ export async function reconcilePlacement(
     now: opts.now,
     heartbeatIntervalS: opts.heartbeatIntervalS,
   });
-  await writePlacement(
-    db,
-    { removeIds: plan.remove.map((r) => r.instanceId), create: plan.create },
-    opts.now,
-  );
-  return plan;
 }
 
 export interface Reconciler {

@@ -83,13 +83,21 @@ describe('planPlacement', () => {
       instances: [inst('i0', 'big', 'a')],
     });
     expect(full.create).toEqual([{ deploymentId: 'd1', nodeId: 'b', replica: 0 }]);
-    expect(full.unplaced).toEqual([{ deploymentId: 'd1', replicas: [1] }]);
+    expect(full.unplaced).toEqual([
+      {
+        deploymentId: 'd1',
+        replicas: [1],
+        reason: 'no online node has 2 free GPUs; a: 0 of 2 free, b: 0 of 2 free',
+      },
+    ]);
   });
 
   it('never places on an offline node unless pinned there', () => {
     const p = plan({ deployments: [dep('d1', 1)], nodes: [late('a')] });
     expect(p.create).toEqual([]);
-    expect(p.unplaced).toEqual([{ deploymentId: 'd1', replicas: [0] }]);
+    expect(p.unplaced).toEqual([
+      { deploymentId: 'd1', replicas: [0], reason: 'no node is online; a: offline' },
+    ]);
     const pinned = plan({ deployments: [dep('d1', 2, 0, 'a')], nodes: [late('a'), online('b')] });
     expect(pinned.create).toEqual([
       { deploymentId: 'd1', nodeId: 'a', replica: 0 },
@@ -110,7 +118,9 @@ describe('planPlacement', () => {
   it('leaves a pinned replica unplaced when its node no longer exists', () => {
     const p = plan({ deployments: [dep('d1', 1, 0, 'x')], nodes: [online('a')] });
     expect(p.create).toEqual([]);
-    expect(p.unplaced).toEqual([{ deploymentId: 'd1', replicas: [0] }]);
+    expect(p.unplaced).toEqual([
+      { deploymentId: 'd1', replicas: [0], reason: "pinned node 'x' is not registered" },
+    ]);
   });
 
   it('removes surplus replicas, duplicates, and instances of deleted deployments or nodes', () => {
@@ -185,5 +195,37 @@ describe('planPlacement', () => {
       nodes: [online('cpu-only'), online('gpu', 1)],
     });
     expect(p.create).toEqual([{ deploymentId: 'd1', nodeId: 'gpu', replica: 0 }]);
+  });
+
+  it('says why a replica fits nowhere, naming each node by name', () => {
+    const p = plan({
+      deployments: [dep('big', 2, 1)],
+      nodes: [
+        { ...online('n1', 2), name: 'gpu-1' },
+        { ...late('n2', 4), name: 'gpu-2' },
+        { ...online('n0', 0), name: 'cpu-0' },
+      ],
+      instances: [inst('i0', 'big', 'n1')],
+    });
+    // Replica 1 goes to gpu-1's second GPU; nothing is left for a third.
+    expect(p.unplaced).toEqual([]);
+    const more = plan({
+      deployments: [dep('big', 3, 1)],
+      nodes: [
+        { ...online('n1', 2), name: 'gpu-1' },
+        { ...late('n2', 4), name: 'gpu-2' },
+      ],
+      instances: [inst('i0', 'big', 'n1')],
+    });
+    expect(more.unplaced).toEqual([
+      {
+        deploymentId: 'big',
+        replicas: [2],
+        reason: 'no online node has 1 free GPU; gpu-1: 0 of 2 free, gpu-2: offline',
+      },
+    ]);
+    expect(plan({ deployments: [dep('d', 1)], nodes: [] }).unplaced[0]?.reason).toBe(
+      'no node is registered',
+    );
   });
 });

@@ -10,7 +10,8 @@
 // - a missing replica goes to the pinned node (online or not: the operator chose it, and
 //   the node reports why it cannot run it), or else to the online node with enough free
 //   GPUs that runs the fewest instances, preferring nodes without a replica of the same
-//   deployment; with no such node it stays unplaced until one appears.
+//   deployment; with no such node it stays unplaced until one appears, and the plan says
+//   why (each node's free GPUs or that it is offline), for the admin API and the CLI.
 
 import { isOnline, isStranded } from './liveness.ts';
 
@@ -25,6 +26,8 @@ export interface PlacementDeployment {
 
 export interface PlacementNode {
   id: string;
+  // Shown in reasons (the id when absent).
+  name?: string;
   gpuCount: number;
   lastHeartbeatAt: number | null;
 }
@@ -42,8 +45,8 @@ export type RemovalReason =
 export interface Plan {
   create: { deploymentId: string; nodeId: string; replica: number }[];
   remove: { instanceId: string; reason: RemovalReason }[];
-  // Replicas no node can take now, per deployment.
-  unplaced: { deploymentId: string; replicas: number[] }[];
+  // Replicas no node can take now, per deployment, and why (one line for operators).
+  unplaced: { deploymentId: string; replicas: number[]; reason: string }[];
 }
 
 export interface PlacementInput {
@@ -133,18 +136,50 @@ export function planPlacement(input: PlacementInput): Plan {
       addLoad(target, dep.id, dep.gpus, 1);
     }
     const unplaced: number[] = [];
+    let reason = '';
     for (const replica of missing) {
       const target = dep.nodeId ?? pick(dep);
       if (target === undefined || !nodes.has(target)) {
+        // Said with the fleet as it is when the first replica fails to fit.
+        if (unplaced.length === 0)
+          reason = whyUnplaced(dep, input.nodes, load, now, heartbeatIntervalS);
         unplaced.push(replica);
         continue;
       }
       plan.create.push({ deploymentId: dep.id, nodeId: target, replica });
       addLoad(target, dep.id, dep.gpus, 1);
     }
-    if (unplaced.length > 0) plan.unplaced.push({ deploymentId: dep.id, replicas: unplaced });
+    if (unplaced.length > 0) {
+      plan.unplaced.push({ deploymentId: dep.id, replicas: unplaced, reason });
+    }
   }
   return plan;
+}
+
+// Why no node can take a replica of `dep`, as GPUStack says it:
+// "no online node has 1 free GPU; gpu-1: 0 of 2 free, gpu-2: offline".
+function whyUnplaced(
+  dep: PlacementDeployment,
+  nodes: readonly PlacementNode[],
+  load: ReadonlyMap<string, Load>,
+  now: number,
+  heartbeatIntervalS: number,
+): string {
+  if (dep.nodeId !== null) return `pinned node '${dep.nodeId}' is not registered`;
+  if (nodes.length === 0) return 'no node is registered';
+  const each = [...nodes]
+    .sort((a, b) => (a.name ?? a.id).localeCompare(b.name ?? b.id))
+    .map((n) => {
+      const name = n.name ?? n.id;
+      if (!isOnline(n, now, heartbeatIntervalS)) return `${name}: offline`;
+      const free = n.gpuCount - (load.get(n.id)?.gpus ?? 0);
+      return `${name}: ${free} of ${n.gpuCount} free`;
+    });
+  const need =
+    dep.gpus === 0
+      ? 'no node is online'
+      : `no online node has ${dep.gpus} free GPU${dep.gpus === 1 ? '' : 's'}`;
+  return `${need}; ${each.join(', ')}`;
 }
 
 // Spread replicas of one deployment first, then balance instance counts, then keep the

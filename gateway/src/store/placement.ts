@@ -23,7 +23,12 @@ export async function loadPlacementState(db: Db) {
       })
       .from(deployments),
     db
-      .select({ id: nodes.id, gpus: nodes.gpus, lastHeartbeatAt: nodes.lastHeartbeatAt })
+      .select({
+        id: nodes.id,
+        name: nodes.name,
+        gpus: nodes.gpus,
+        lastHeartbeatAt: nodes.lastHeartbeatAt,
+      })
       .from(nodes),
     db
       .select({

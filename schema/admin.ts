@@ -303,6 +303,8 @@ export type UsageSummary = z.infer<typeof UsageSummarySchema>;
 export const UsageEventSchema = z.object({
   id: z.string(),
   object: z.literal('usage_event'),
+  // The id the client sent (x-client-request-id or x-request-id); several rows may share it.
+  client_request_id: z.string().nullable(),
   key_id: z.string().nullable(),
   model: z.string().nullable(),
   endpoint: z.string(),

@@ -70,6 +70,7 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
       data: rows.map((r) => ({
         id: r.id,
         object: 'usage_event' as const,
+        client_request_id: r.clientRequestId,
         key_id: r.keyId,
         model: r.model,
         endpoint: r.endpoint,

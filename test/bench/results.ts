@@ -4,13 +4,14 @@ import type { LoadResult } from './loadgen.ts';
 
 // (a) straight to the simulator, (b) through the gpu-node daemon only, (c) gateway on the
 // Node host -> gpu-node, (d) gateway on the Worker host (wrangler dev) -> gpu-node.
-export const PATHS = ['direct', 'node', 'gateway', 'worker'] as const;
+export const PATHS = ['direct', 'node', 'gateway', 'limited', 'worker'] as const;
 export type PathName = (typeof PATHS)[number];
 
 export const PATH_LABELS: Record<PathName, string> = {
   direct: '(a) direct to sim',
   node: '(b) gpu-node',
   gateway: '(c) gateway (Node) + gpu-node',
+  limited: '(c+) as (c), a key with every limit',
   worker: '(d) gateway (Worker) + gpu-node',
 };
 

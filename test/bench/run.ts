@@ -2,6 +2,7 @@
 // Starts the engine simulator, a gpu-node daemon and the Node-host gateway as real
 // processes, then drives the same closed-loop load through
 //   (a) the simulator directly, (b) the gpu-node only, (c) gateway -> gpu-node,
+//   (c+) the same gateway with a key that carries every limit (the limiter's cost),
 // and, with --worker, (d) the Worker host under `wrangler dev` -> gpu-node,
 // from a load generator in a process of its own. Prints Markdown tables and writes
 // results.md, results.json and chart.svg under test/bench/results/<timestamp>/.
@@ -257,6 +258,51 @@ async function apiKey(gateway: Gateway): Promise<string> {
   return key.key;
 }
 
+// A key with every limit (in-process limiter), set high enough that nothing is refused, and
+// a price for the model: the gateway does all the limit work on every request.
+async function limitedKey(gateway: Gateway): Promise<string> {
+  await gateway.admin.request('PUT', `/prices/${MODEL}`, {
+    input_usd_per_mtok: 1,
+    output_usd_per_mtok: 2,
+  });
+  const key = await gateway.admin.request<{ key: string }>('POST', '/keys', {
+    name: 'bench-limited',
+    limits: {
+      requests_per_minute: 100_000,
+      tokens_per_minute: 1_000_000_000,
+      max_concurrent_requests: 100_000,
+      token_budget: 1_000_000_000_000,
+      spend_budget_usd: 1_000_000,
+      budget_period: 'month',
+    },
+  });
+  return key.key;
+}
+
+// Gateway CPU per request with every limit against none, level by level (same run).
+function limitsOverhead(levels: readonly LevelResult[]): string[] {
+  const cpuPerRequest = (l: LevelResult | undefined) => {
+    const usage = l?.processes.gateway;
+    return l && usage && l.load.completed > 0 ? usage.cpuS / l.load.completed : undefined;
+  };
+  const lines: string[] = [];
+  for (const l of levels.filter((x) => x.path === 'gateway')) {
+    const limited = levels.find(
+      (x) => x.path === 'limited' && x.stream === l.stream && x.concurrency === l.concurrency,
+    );
+    const base = cpuPerRequest(l);
+    const withLimits = cpuPerRequest(limited);
+    if (base === undefined || withLimits === undefined) continue;
+    const refused = limited?.load.failed ?? 0;
+    lines.push(
+      `limits (c+ vs c), ${l.stream ? 'stream' : 'non-stream'} x${l.concurrency}: gateway CPU per request ` +
+        `${fmt(withLimits * 1000, 3)} ms vs ${fmt(base * 1000, 3)} ms, ratio ${fmt(withLimits / base, 3)}` +
+        (refused > 0 ? ` (${refused} requests of c+ failed)` : ''),
+    );
+  }
+  return lines;
+}
+
 // The key that signs data-plane JWTs for path (b): the gateway's own, which the node trusts.
 async function dataPlaneKey(offered: JWK, node: GpuNode, dbUrl: string): Promise<JWK | undefined> {
   const jwks = await readNodeJwks(node.configPath);
@@ -365,6 +411,12 @@ async function main(): Promise<void> {
     headers: { authorization: `Bearer ${key}` },
     roles: [gatewayRole, daemonRole, simRole],
   });
+  targets.push({
+    path: 'limited',
+    url: gateway.url + chat,
+    headers: { authorization: `Bearer ${await limitedKey(gateway)}` },
+    roles: [gatewayRole, daemonRole, simRole],
+  });
   for (const target of targets) await smokeTest(target, MODEL);
 
   const loadgen = await startLoadGenerator();
@@ -424,6 +476,7 @@ async function main(): Promise<void> {
     memory,
     notes: [
       ...notes,
+      ...limitsOverhead(levels),
       ...(nodeKey
         ? [
             'path (b) signs one data-plane JWT per request in the load generator, as the gateway does per forwarded request',

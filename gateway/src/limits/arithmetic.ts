@@ -68,13 +68,20 @@ export interface KeyState {
   // Admissions of the last WINDOW_MS, oldest first; kept only while the key has a
   // per-minute limit.
   window: WindowEntry[];
+  // The sum of the window's tokens, kept as entries come and go (no walk per admission).
+  windowTokens: number;
   // Admitted requests that have not ended, by request id.
   inFlight: Record<string, Reservation>;
   // Usage recorded in the current budget period; null until loaded from the usage rows.
   usage: PeriodUsage | null;
 }
 
-export const emptyState = (): KeyState => ({ window: [], inFlight: {}, usage: null });
+export const emptyState = (): KeyState => ({
+  window: [],
+  windowTokens: 0,
+  inFlight: {},
+  usage: null,
+});
 
 export interface AdmitInput {
   id: string;
@@ -136,14 +143,19 @@ function prune(state: KeyState, limits: KeyLimits, now: number): void {
   }
   if (limits.requestsPerMinute === null && limits.tokensPerMinute === null) {
     state.window.length = 0;
+    state.windowTokens = 0;
     return;
   }
   let drop = 0;
-  while (drop < state.window.length && (state.window[drop]?.at ?? 0) <= now - WINDOW_MS) drop++;
+  for (const e of state.window) {
+    if (e.at > now - WINDOW_MS) break;
+    state.windowTokens -= e.tokens;
+    drop++;
+  }
   if (drop > 0) state.window.splice(0, drop);
 }
 
-const windowTokens = (state: KeyState) => state.window.reduce((sum, e) => sum + e.tokens, 0);
+const windowTokens = (state: KeyState) => state.windowTokens;
 
 export function report(state: KeyState, limits: KeyLimits, now: number): RateReport {
   prune(state, limits, now);
@@ -271,6 +283,7 @@ export function admit(state: KeyState, limits: KeyLimits, req: AdmitInput): Admi
   if (refusal) return { ok: false, refusal, report: report(state, limits, req.now) };
   if (limits.requestsPerMinute !== null || limits.tokensPerMinute !== null) {
     state.window.push({ id: req.id, at: req.now, tokens: req.tokens });
+    state.windowTokens += req.tokens;
   }
   state.inFlight[req.id] = {
     at: req.now,
@@ -296,6 +309,7 @@ export function finish(state: KeyState, limits: KeyLimits, done: Finished): void
   for (let i = state.window.length - 1; i >= 0; i--) {
     const entry = state.window[i];
     if (entry?.id === done.id) {
+      state.windowTokens += done.tokens - entry.tokens;
       entry.tokens = done.tokens;
       break;
     }

@@ -184,6 +184,31 @@ describe('enforcement on the Node host (in-process limiter)', () => {
     expect(fits.headers.get('x-ratelimit-reset-tokens')).toMatch(/^(\d+ms|(\d+m)?[\d.]+s)$/);
   });
 
+  it('sends the x-ratelimit headers with a stream', async () => {
+    const key = await createKey(stack, 'stream-headers', {
+      requests_per_minute: 5,
+      tokens_per_minute: 1000,
+    });
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 3,
+        stream: true,
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(res.headers.get('x-ratelimit-limit-requests')).toBe('5');
+    expect(res.headers.get('x-ratelimit-remaining-requests')).toBe('4');
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('1000');
+    expect(res.headers.get('x-ratelimit-remaining-tokens')).toBe('975');
+    expect(res.headers.get('x-ratelimit-reset-tokens')).toBe('1m0s');
+    await res.text();
+  });
+
   it('gives the openai SDK a RateLimitError with the headers', async () => {
     const key = await createKey(stack, 'sdk', { requests_per_minute: 1 });
     const client = new OpenAI({ apiKey: key.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });

@@ -162,6 +162,18 @@ export function buildImages(): Promise<{ gateway: string; node: string }> {
           await removeReplaced(oldId, tag);
         }
       }
+      // The first stage's image of each build is left untagged, labelled like its base.
+      const leftovers = await docker([
+        'images',
+        '-q',
+        '--filter',
+        'dangling=true',
+        '--filter',
+        `label=${HASH_LABEL}=${base.hash}`,
+      ]);
+      for (const id of new Set(leftovers.split('\n').filter(Boolean))) {
+        await docker(['rmi', id]).catch(() => '');
+      }
       // Last: the images built on the replaced base are gone by now.
       await removeReplaced(base.replaced, BASE_IMAGE);
     } finally {

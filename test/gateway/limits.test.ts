@@ -209,6 +209,17 @@ describe('enforcement on the Node host (in-process limiter)', () => {
     await res.text();
   });
 
+  it('sends them with the model list too', async () => {
+    const key = await createKey(stack, 'models-headers', { requests_per_minute: 7 });
+    const res = await fetch(`${gateway.url}/v1/models`, {
+      headers: { authorization: `Bearer ${key.key}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-ratelimit-limit-requests')).toBe('7');
+    expect(res.headers.get('x-ratelimit-remaining-requests')).toBe('7');
+    await res.text();
+  });
+
   it('gives the openai SDK a RateLimitError with the headers', async () => {
     const key = await createKey(stack, 'sdk', { requests_per_minute: 1 });
     const client = new OpenAI({ apiKey: key.key, baseURL: `${gateway.url}/v1`, maxRetries: 0 });

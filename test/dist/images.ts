@@ -5,16 +5,17 @@
 // Dockerfiles do not use it). The build
 // context is staged as `npm run images` stages it (build.ts). Each image
 // carries a hash of its inputs and is rebuilt only when that hash changes.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { sharedLibraries } from '../docker/image.ts';
+import { importRootfs, sharedLibraries } from '../docker/image.ts';
+import { withLock } from '../support/lock.ts';
 import { repoRoot } from '../support/processes.ts';
 import { dockerBuild, IMAGES, stageImageContext } from '../../build.ts';
-import { packPackage, withLock } from './package.ts';
+import { packPackage } from './package.ts';
 
 const run = promisify(execFile);
 
@@ -65,24 +66,6 @@ function hashOf(...parts: (string | Buffer)[]): string {
   const hash = createHash('sha256');
   for (const part of parts) hash.update(part).update('\0');
   return hash.digest('hex').slice(0, 16);
-}
-
-function importRootfs(root: string, image: string, changes: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const args = ['import', ...changes.flatMap((c) => ['--change', c]), '-', image];
-    const imp = spawn('docker', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    tar.stdout.pipe(imp.stdin);
-    let stderr = '';
-    tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    imp.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    tar.once('error', reject);
-    imp.once('error', reject);
-    imp.once('exit', (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(`docker import failed (${String(code)}): ${stderr}`));
-    });
-  });
 }
 
 // Answers the base's hash and, when it was rebuilt, the id of the image it replaced.

@@ -1,39 +1,14 @@
 // The package as users get it: `npm pack` (which builds dist/ first, see build.ts), and
 // helpers to run its compiled programs as child processes, without tsx.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { packInto } from '../../build.ts';
+import { withLock } from '../support/lock.ts';
 
 const run = promisify(execFile);
-
-// Test files run in parallel workers: the one holding the lock works, the others wait.
-// A lock older than `staleMs` was left by a killed run.
-export async function withLock<T>(
-  name: string,
-  staleMs: number,
-  work: () => Promise<T>,
-): Promise<T> {
-  const lock = join(tmpdir(), `${name}.lock`);
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > staleMs) await rm(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
 
 // Packs the repository into `dir` and returns the tarball's path. `npm pack` rebuilds dist/
 // (prepack), so packing is serialized across test files.

@@ -4,11 +4,12 @@
 // its contents and is rebuilt only when that hash changes.
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
+import { withLock } from '../support/lock.ts';
 
 export const SIM_IMAGE = 'fleetgate-sim:test';
 export const CONTENT_LABEL = 'dev.fleetgate.content-hash';
@@ -55,10 +56,11 @@ async function currentHash(docker: Docker): Promise<string | undefined> {
   }
 }
 
-function importTar(root: string, changes: string[]): Promise<void> {
+// Streams a root filesystem into `docker import` as `image`.
+export function importRootfs(root: string, image: string, changes: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const tar = spawn('tar', ['-C', root, '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const args = ['import', ...changes.flatMap((c) => ['--change', c]), '-', SIM_IMAGE];
+    const args = ['import', ...changes.flatMap((c) => ['--change', c]), '-', image];
     const imp = spawn('docker', args, { stdio: ['pipe', 'pipe', 'pipe'] });
     tar.stdout.pipe(imp.stdin);
     let stderr = '';
@@ -73,32 +75,9 @@ function importTar(root: string, changes: string[]): Promise<void> {
   });
 }
 
-// Test files run in parallel workers: one builds, the others wait and find it built.
-async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
-  const lock = join(tmpdir(), 'fleetgate-sim-image.lock');
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A lock older than any build was left by a killed run.
-      const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > 120_000 || Date.now() > deadline) await rm(lock, { recursive: true, force: true });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
-
 // Returns the image name; builds it when missing or out of date.
 export function buildSimImage(docker: Docker): Promise<string> {
-  return withBuildLock(() => build(docker));
+  return withLock('fleetgate-sim-image', 120_000, () => build(docker));
 }
 
 async function build(docker: Docker): Promise<string> {
@@ -123,7 +102,7 @@ async function build(docker: Docker): Promise<string> {
     await mkdir(join(root, 'app'), { recursive: true });
     await mkdir(join(root, 'tmp'), { recursive: true });
     await writeFile(join(root, 'app', 'sim.mjs'), bundle);
-    await importTar(root, [
+    await importRootfs(root, SIM_IMAGE, [
       `ENTRYPOINT ["${node}", "/app/sim.mjs"]`,
       'CMD ["--help"]',
       `LABEL ${CONTENT_LABEL}=${hash}`,

@@ -1,7 +1,6 @@
 // Starts fleetgate's parts as real child processes (TypeScript through tsx) and stops them
 // again: used by the end-to-end tests, `npm start` and the benchmark.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -140,15 +139,5 @@ async function stopChild(
   clearTimeout(timer);
 }
 
-// A port free right now on 127.0.0.1 (the kernel picks it).
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+// A port free right now on 127.0.0.1 (the kernel picks it): the daemon's own helper.
+export { freeLocalPort as freePort } from '../../gpu-node/src/control/endpoint.ts';

@@ -99,7 +99,7 @@ export function openaiApp(
         delete body.stream_options;
       }
       meter.stream = stream;
-      meter.promptEstimate = estimatePromptTokens(path, body);
+      meter.estimatePrompt = () => estimatePromptTokens(path, body);
       if (!allows(key, model)) {
         throw forbidden(`this API key may not use model '${model}'`, 'model_not_allowed');
       }

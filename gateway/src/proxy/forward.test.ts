@@ -79,7 +79,7 @@ describe.each([
 
   it('reads on for usage only a bounded grace after the client left, then charges the estimate', async () => {
     const req = request({ stream: true, scenario: 'finish-then-silent' }, [engine.url]);
-    req.meter.promptEstimate = 7;
+    req.meter.estimatePrompt = () => 7;
     const before = engine.received.length;
     const { response, done } = await forward(
       { signer, transport, timeouts: { abortGraceMs: 100 } },

@@ -27,8 +27,9 @@ export class UsageMeter {
   outcome: Outcome = 'ok';
   errorCode: string | null = null;
   // Prompt tokens estimated from the request (usage/estimate.ts), charged when an answer
-  // that was served never reported its usage.
-  promptEstimate = 0;
+  // that was served never reported its usage. A function, so the body is walked only for
+  // those few answers and not on every request.
+  estimatePrompt: () => number = () => 0;
   #usage: Usage | null = null;
   #outputs = 0;
   #ttftMs: number | null = null;
@@ -85,12 +86,7 @@ export class UsageMeter {
     // estimated from the request, and completion tokens counted as the output deltas:
     // engines stream about one token per delta, so this slightly undercounts when a delta
     // carries several. Refused or failed requests (no 200) are charged nothing.
-    const served = this.status === 200 ? this.promptEstimate : 0;
-    const usage = this.#usage ?? {
-      promptTokens: served,
-      completionTokens: this.#outputs,
-      totalTokens: served + this.#outputs,
-    };
+    const usage = this.#usage ?? this.#estimatedUsage();
     return {
       id: this.#init.id,
       clientRequestId: this.#init.clientRequestId ?? null,
@@ -111,6 +107,15 @@ export class UsageMeter {
       // (an answer with no output at all). Non-streamed answers have no first token.
       ttftMs: this.stream ? (this.#ttftMs ?? this.#firstChoicesMs) : null,
       createdAt: this.#startedAt,
+    };
+  }
+
+  #estimatedUsage(): Usage {
+    const prompt = this.status === 200 ? this.estimatePrompt() : 0;
+    return {
+      promptTokens: prompt,
+      completionTokens: this.#outputs,
+      totalTokens: prompt + this.#outputs,
     };
   }
 

@@ -5,18 +5,16 @@
 import { stat } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { ConfigError, defaultConfigPath, loadConfig } from './config.ts';
 import {
   consoleIo,
   NODE_OPTIONS_USAGE,
+  parseRegisterArgs,
   planRegistration,
-  REGISTER_OPTIONS,
   registerNode,
   shownPath,
   validUrl,
   type RegisterIo,
-  type RegisterValues,
 } from './register.ts';
 
 export const DEFAULT_NODE_PORT = 8788;
@@ -80,22 +78,9 @@ export async function runJoin(
   io: RegisterIo = consoleIo,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  let values: RegisterValues;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: REGISTER_OPTIONS,
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.err(`fleetgate-node join: ${(err as Error).message}\n\n${JOIN_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    io.out(JOIN_USAGE);
-    return 0;
-  }
+  const parsed = parseRegisterArgs(argv, 'join', JOIN_USAGE, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed;
 
   const configPath = resolve(values.config ?? defaultConfigPath(env));
   let gateway: string;

@@ -241,23 +241,36 @@ export function shownPath(path: string): string {
   return path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;
 }
 
-export async function runRegister(argv: string[], io: RegisterIo = consoleIo): Promise<number> {
-  let values: RegisterValues;
+// The options of `register` and `join`: their values, or the exit code when the command is
+// over already (--help, or a usage error printed with the command's usage).
+export function parseRegisterArgs(
+  argv: string[],
+  command: string,
+  usage: string,
+  io: RegisterIo,
+): RegisterValues | number {
   try {
-    ({ values } = parseArgs({
+    const { values } = parseArgs({
       args: argv,
       options: REGISTER_OPTIONS,
       strict: true,
       allowPositionals: false,
-    }));
+    });
+    if (values.help) {
+      io.out(usage);
+      return 0;
+    }
+    return values;
   } catch (err) {
-    io.err(`fleetgate-node register: ${(err as Error).message}\n\n${REGISTER_USAGE}`);
+    io.err(`fleetgate-node ${command}: ${(err as Error).message}\n\n${usage}`);
     return 2;
   }
-  if (values.help) {
-    io.out(REGISTER_USAGE);
-    return 0;
-  }
+}
+
+export async function runRegister(argv: string[], io: RegisterIo = consoleIo): Promise<number> {
+  const parsed = parseRegisterArgs(argv, 'register', REGISTER_USAGE, io);
+  if (typeof parsed === 'number') return parsed;
+  const values = parsed;
 
   let plan: RegisterPlan;
   try {

@@ -97,8 +97,17 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
       }
     };
     const settled = c.var.settled;
+    const meter = c.var.meter;
     const res = c.res;
-    if (res.body && res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    const streamed = res.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
+    if (streamed && settled && meter) {
+      // A relayed stream: the relay counts what it sends, and settles once it is over.
+      runInBackground(
+        c,
+        settled.then(() => emit(meter.bytesOut)),
+        'access log',
+      );
+    } else if (res.body && streamed) {
       const counted = countBytes(res.body);
       c.res = new Response(counted.stream, res);
       const done = Promise.all([counted.ended, settled]).then(([bytes]) => emit(bytes));

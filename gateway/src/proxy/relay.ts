@@ -157,6 +157,13 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
   clientSignal.addEventListener('abort', onClientAbort, { once: true });
   if (clientSignal.aborted) onClientAbort();
 
+  // Everything the client is sent goes through here, so the meter knows the bytes out
+  // (the access log's figure) without another stream around this one.
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
+    meter.bytesOut += bytes.byteLength;
+    controller.enqueue(bytes);
+  };
+
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
@@ -178,7 +185,7 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
               meter.fail('upstream_error', 'upstream_incomplete');
               out += sseError('the node ended the stream before it was complete', 'upstream_error');
             }
-            if (out) controller.enqueue(encoder.encode(out));
+            if (out) send(controller, encoder.encode(out));
             controller.close();
             finish();
             return;
@@ -194,11 +201,11 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
           // The usual case: whole blocks in, none altered; the chunk goes out as it came,
           // with no re-encoding.
           if (unchanged && wasAtBoundary && parser.atBoundary && out) {
-            controller.enqueue(value);
+            send(controller, value);
             return;
           }
           if (out) {
-            controller.enqueue(encoder.encode(out));
+            send(controller, encoder.encode(out));
             return;
           }
         }
@@ -224,7 +231,7 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
         upstream.abort(err);
         reader.cancel(err).catch(() => undefined);
         const reason = err instanceof Error ? err.message : 'connection lost';
-        controller.enqueue(encoder.encode(sseError(`the node stream failed: ${reason}`, code)));
+        send(controller, encoder.encode(sseError(`the node stream failed: ${reason}`, code)));
         controller.close();
         finish();
       }

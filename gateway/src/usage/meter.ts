@@ -30,6 +30,8 @@ export class UsageMeter {
   // that was served never reported its usage. A function, so the body is walked only for
   // those few answers and not on every request.
   estimatePrompt: () => number = () => 0;
+  // Bytes of a streamed answer sent on to the client (counted by the relay).
+  bytesOut = 0;
   #usage: Usage | null = null;
   #outputs = 0;
   #ttftMs: number | null = null;

@@ -327,3 +327,35 @@ export const UsageEventSchema = z.object({
 export type UsageEvent = z.infer<typeof UsageEventSchema>;
 
 export const UsageEventListSchema = listOf(UsageEventSchema);
+
+// --- stats (GET /stats: the dashboard's charts) ----------------------------------------
+
+// One time bucket of GET /stats. Rates divide by the part of the bucket that has passed
+// (the last bucket is still filling). Percentiles are exact nearest-rank values over the
+// bucket's streamed requests (those with a time to first token); null without any.
+export const StatsBucketSchema = z.object({
+  start_ms: z.number().int().describe('unix milliseconds'),
+  requests: z.number().int().nonnegative(),
+  // Refused by the gateway or failed upstream, as in GET /usage.
+  errors: z.number().int().nonnegative(),
+  prompt_tokens: z.number().int().nonnegative(),
+  completion_tokens: z.number().int().nonnegative(),
+  requests_per_s: z.number().nonnegative(),
+  // Prompt and completion tokens together.
+  tokens_per_s: z.number().nonnegative(),
+  ttft_samples: z.number().int().nonnegative(),
+  ttft_p50_ms: z.number().int().nonnegative().nullable(),
+  ttft_p99_ms: z.number().int().nonnegative().nullable(),
+});
+export type StatsBucket = z.infer<typeof StatsBucketSchema>;
+
+export const UsageStatsSchema = z.object({
+  object: z.literal('stats'),
+  // The window [since_ms, until_ms): since is rounded down to a bucket boundary.
+  since_ms: z.number().int(),
+  until_ms: z.number().int(),
+  bucket_s: z.number().int().positive(),
+  // Every bucket of the window, oldest first, empty ones included.
+  data: z.array(StatsBucketSchema),
+});
+export type UsageStats = z.infer<typeof UsageStatsSchema>;

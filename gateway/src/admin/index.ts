@@ -10,6 +10,7 @@ import { keysApp } from './keys.ts';
 import { nodesApp } from './nodes.ts';
 import { pricesApp } from './prices.ts';
 import { registrationTokensApp } from './registration-tokens.ts';
+import { statsApp } from './stats.ts';
 import { usageApp } from './usage.ts';
 
 export function adminApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
@@ -24,6 +25,7 @@ export function adminApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   app.route('/nodes', nodesApp(deps, ctx));
   app.route('/deployments', deploymentsApp(deps, ctx));
   app.route('/usage', usageApp(deps));
+  app.route('/stats', statsApp(deps));
   app.route('/prices', pricesApp(deps, ctx));
   return app;
 }

@@ -11,6 +11,7 @@ import { PriceSchema } from '../limits/wire.ts';
 import { CreateKeySchema, PatchKeySchema } from './keys.ts';
 import { LogsQuerySchema } from './logs.ts';
 import { CreateTokenSchema } from './registration-tokens.ts';
+import { StatsQuerySchema } from './stats.ts';
 import { EventsQuerySchema, UsageQuerySchema } from './usage.ts';
 
 export interface Operation {
@@ -58,6 +59,8 @@ const COMPONENTS: Record<string, z.ZodType> = {
   UsageSummary: admin.UsageSummarySchema,
   UsageEvent: admin.UsageEventSchema,
   UsageEventList: admin.UsageEventListSchema,
+  StatsBucket: admin.StatsBucketSchema,
+  UsageStats: admin.UsageStatsSchema,
 };
 
 // The handlers check `placement` on its own (so its errors name placement.*); the document
@@ -233,6 +236,17 @@ export const ADMIN_OPERATIONS: Operation[] = [
     query: EventsQuerySchema,
     status: 200,
     response: admin.UsageEventListSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/stats`,
+    tag: 'usage',
+    summary: 'Requests, errors, tokens and time to first token (p50, p99) per time bucket',
+    description:
+      'Every bucket from since (unix milliseconds, rounded down to a bucket boundary; default an hour ago) to now, at most 720. Rates divide by the part of a bucket that has passed; percentiles are exact nearest-rank values over the streamed requests of a bucket.',
+    query: StatsQuerySchema,
+    status: 200,
+    response: admin.UsageStatsSchema,
   },
   {
     method: 'put',

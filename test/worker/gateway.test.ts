@@ -257,6 +257,34 @@ describe('the Worker host', () => {
     expect(row.ttft_ms).not.toBeNull();
   });
 
+  it('streams a responses request as typed events and records the usage of response.completed', async () => {
+    const { data: stream, response } = await openai(apiKey.key)
+      .responses.create({ model: MODEL, stream: true, input: 'four words of input' })
+      .withResponse();
+    let text = '';
+    let last = '';
+    for await (const event of stream) {
+      if (event.type === 'response.output_text.delta') text += event.delta;
+      last = event.type;
+    }
+    expect(text).toBe('Hello from the upstream node.');
+    expect(last).toBe('response.completed');
+    const requestId = response.headers.get('x-request-id') ?? '';
+    // Responses streams always end with their usage: nothing was added to the body.
+    const seen = (await upstreamRequests()).find((r) => r.requestId === requestId);
+    expect(seen?.body).not.toHaveProperty('stream_options');
+    const row = await usageRow(requestId);
+    expect(row).toMatchObject({
+      endpoint: '/v1/responses',
+      stream: 1,
+      outcome: 'ok',
+      prompt_tokens: 4,
+      completion_tokens: 5,
+      total_tokens: 9,
+    });
+    expect(row.ttft_ms).not.toBeNull();
+  });
+
   it('refuses a key once it is revoked', async () => {
     const created = await admin<{ id: string; key: string }>('POST', '/keys', {
       name: 'revoked-soon',

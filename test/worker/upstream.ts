@@ -54,6 +54,60 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 const REPLY_WORDS = ['Hello', 'from', 'the', 'upstream', 'node.'];
 
+// A Responses API stream as engines send it: typed events, one delta per word, ending
+// with response.completed and its usage (no [DONE]).
+function respondStream(res: ServerResponse, body: Record<string, unknown>): void {
+  const input = typeof body.input === 'string' ? countWords(body.input) : 0;
+  let sequence = 0;
+  const event = (type: string, fields: Record<string, unknown>) =>
+    `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`;
+  const response = (status: string, output: unknown[], usage: unknown) => ({
+    id: 'resp_upstream',
+    object: 'response',
+    created_at: Math.floor(Date.now() / 1000),
+    status,
+    model: body.model,
+    output,
+    usage,
+  });
+  const part = { type: 'output_text', text: REPLY_WORDS.join(' '), annotations: [] };
+  const item = { id: 'msg_1', type: 'message', status: 'completed', role: 'assistant' };
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write(event('response.created', { response: response('in_progress', [], null) }));
+  res.write(
+    event('response.output_item.added', { output_index: 0, item: { ...item, content: [] } }),
+  );
+  res.write(
+    event('response.content_part.added', {
+      item_id: 'msg_1',
+      output_index: 0,
+      content_index: 0,
+      part: { ...part, text: '' },
+    }),
+  );
+  REPLY_WORDS.forEach((word, i) => {
+    const delta = i === 0 ? word : ` ${word}`;
+    res.write(
+      event('response.output_text.delta', {
+        item_id: 'msg_1',
+        output_index: 0,
+        content_index: 0,
+        delta,
+      }),
+    );
+  });
+  const usage = {
+    input_tokens: input,
+    output_tokens: REPLY_WORDS.length,
+    total_tokens: input + REPLY_WORDS.length,
+  };
+  res.end(
+    event('response.completed', {
+      response: response('completed', [{ ...item, content: [part] }], usage),
+    }),
+  );
+}
+
 export async function startUpstream(): Promise<Upstream> {
   const seen: SeenRequest[] = [];
   const holds = new Map<
@@ -111,6 +165,10 @@ export async function startUpstream(): Promise<Upstream> {
         requestId: (req.headers['x-request-id'] as string | undefined) ?? null,
         body,
       });
+      if (req.method === 'POST' && url.pathname === '/v1/responses' && body.stream === true) {
+        respondStream(res, body);
+        return;
+      }
       if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') {
         res.writeHead(404, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: 'not found', type: 'not_found_error' } }));

@@ -47,6 +47,18 @@ export function estimatePromptTokens(path: string, body: JsonObject): number {
     return n;
   }
   if (path === '/v1/completions') return TOKENS_PER_PROMPT + textTokens(body.prompt);
+  if (path === '/v1/responses') {
+    const input = body.input;
+    let n = TOKENS_PER_PROMPT;
+    if (typeof input === 'string') n += TOKENS_PER_MESSAGE + bytes(input);
+    // Items are messages, tool calls and their outputs: their JSON bounds what a template
+    // renders of them.
+    else if (Array.isArray(input))
+      n += TOKENS_PER_MESSAGE * input.length + bytes(JSON.stringify(input));
+    if (typeof body.instructions === 'string') n += TOKENS_PER_MESSAGE + bytes(body.instructions);
+    if (body.tools !== undefined) n += bytes(JSON.stringify(body.tools));
+    return n;
+  }
   return textTokens(body.input);
 }
 
@@ -57,7 +69,13 @@ const count = (v: unknown) =>
 // OpenAI's API and vLLM. Embeddings generate nothing.
 export function completionCap(path: string, body: JsonObject): number | undefined {
   if (path === '/v1/embeddings') return 0;
+  if (path === '/v1/responses') return count(body.max_output_tokens);
   return count(body.max_completion_tokens) ?? count(body.max_tokens);
+}
+
+// The field of the body the default cap is added as, when the client set none.
+export function capField(path: string): string {
+  return path === '/v1/responses' ? 'max_output_tokens' : 'max_tokens';
 }
 
 // `n` (and `best_of` on completions) asks for several completions, each up to the cap.

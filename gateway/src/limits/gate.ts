@@ -6,7 +6,7 @@ import type { JsonObject } from '../sse/inspect.ts';
 import { usageTotals } from '../store/usage.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey, UsageEvent } from '../types.ts';
 import { rateLimitHeaders, refusalError } from './answers.ts';
-import { reserveTokens } from './estimate.ts';
+import { capField, reserveTokens } from './estimate.ts';
 import type { Limiter } from './limiter.ts';
 import { createMemoryLimiter } from './memory.ts';
 import { createPriceBook, spendUsd, type PriceBook } from './prices.ts';
@@ -41,7 +41,7 @@ export function createLimitGate(deps: {
         limits.tokenBudget !== null ||
         limits.spendBudgetUsd !== null;
       // The engine must not generate past the reservation of a token-limited key.
-      if (reservation.capAdded && tokenLimited) body.max_tokens = deps.defaultMaxTokens;
+      if (reservation.capAdded && tokenLimited) body[capField(path)] = deps.defaultMaxTokens;
       let result;
       try {
         const price = await deps.prices.get(model);

@@ -16,10 +16,12 @@ import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../rout
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
 import { estimatePromptTokens } from '../usage/estimate.ts';
 import { UsageMeter } from '../usage/meter.ts';
+import { inspectResponseEvent } from '../sse/responses.ts';
 import {
   ChatBodySchema,
   CompletionBodySchema,
   EmbeddingBodySchema,
+  ResponsesBodySchema,
   parseBody,
 } from './validate.ts';
 
@@ -118,6 +120,7 @@ export function openaiApp(
         meter,
         pick: (tried) => router.pick(routes, hashes, tried),
         attempt: (target) => router.live.start(target.instanceId),
+        inspect: path === '/v1/responses' ? inspectResponseEvent : undefined,
       });
       c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
@@ -145,6 +148,7 @@ export function openaiApp(
   app.post('/chat/completions', (c) => proxy(c, '/v1/chat/completions', ChatBodySchema));
   app.post('/completions', (c) => proxy(c, '/v1/completions', CompletionBodySchema));
   app.post('/embeddings', (c) => proxy(c, '/v1/embeddings', EmbeddingBodySchema));
+  app.post('/responses', (c) => proxy(c, '/v1/responses', ResponsesBodySchema));
 
   return app;
 }

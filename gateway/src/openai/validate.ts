@@ -15,6 +15,14 @@ const textOrList = z.union([z.string(), z.array(z.unknown())]);
 export const ChatBodySchema = z.looseObject({ ...common, messages: z.array(z.unknown()) });
 export const CompletionBodySchema = z.looseObject({ ...common, prompt: textOrList });
 export const EmbeddingBodySchema = z.looseObject({ model: common.model, input: textOrList });
+// `input` may be left out when the request continues a stored response or prompt.
+export const ResponsesBodySchema = z.looseObject({
+  model: common.model,
+  stream: common.stream,
+  input: textOrList.optional(),
+  instructions: z.string().nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+});
 
 export type OpenAIBody = z.infer<
   typeof ChatBodySchema | typeof CompletionBodySchema | typeof EmbeddingBodySchema

@@ -15,10 +15,18 @@
 import { ApiError, badGateway, unavailable } from '../errors.ts';
 import type { Attempt } from '../routing/live.ts';
 import type { Target } from '../routing/table.ts';
-import { isObject, parseObject, readError, readUsage, type JsonObject } from '../sse/inspect.ts';
+import {
+  isObject,
+  parseObject,
+  readError,
+  readUsage,
+  type ChunkInfo,
+  type JsonObject,
+} from '../sse/inspect.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { NodeTransport, Signer } from '../types.ts';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
+import type { OpenAIPath } from '../../../schema/endpoints.ts';
 import { AnswerTooLargeError, readTextCapped } from './read-capped.ts';
 import { relaySse } from './relay.ts';
 import { UpstreamAbort } from './upstream.ts';
@@ -40,7 +48,14 @@ export const CLIENT_CLOSED_STATUS = 499;
 // rather than buffered without bound.
 export const MAX_ANSWER_BYTES = 128 * 1024 * 1024;
 
-export type OpenAIPath = '/v1/chat/completions' | '/v1/completions' | '/v1/embeddings';
+export type { OpenAIPath };
+
+// Streams that carry usage only when asked (stream_options.include_usage); the others
+// (Responses) always end with it.
+const ASKS_STREAM_USAGE: ReadonlySet<OpenAIPath> = new Set([
+  '/v1/chat/completions',
+  '/v1/completions',
+]);
 
 export interface ForwardDeps {
   signer: Signer;
@@ -70,6 +85,11 @@ export interface ForwardRequest {
   // Called as each attempt starts; the attempt is told how it ended (the router's live
   // figures and circuit breakers learn from it).
   attempt?(target: ForwardTarget): Attempt;
+  // Reads one block of this endpoint's stream for the meter (relay.ts); default: chat's.
+  inspect?: (json: JsonObject) => ChunkInfo;
+  // Meters what a whole (non-streamed) 200 answer says besides its token usage (images
+  // made, audio seconds).
+  onAnswer?: (json: JsonObject) => void;
 }
 
 export interface Forwarded {
@@ -86,6 +106,10 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 // client asked decides if the client sees it.
 function upstreamBody(req: ForwardRequest): { payload: string; clientWantsUsage: boolean } {
   if (!req.stream) return { payload: JSON.stringify(req.body), clientWantsUsage: false };
+  // Nothing to ask and nothing to hide.
+  if (!ASKS_STREAM_USAGE.has(req.path)) {
+    return { payload: JSON.stringify(req.body), clientWantsUsage: true };
+  }
   const options = isObject(req.body.stream_options) ? req.body.stream_options : {};
   const clientWantsUsage = options.include_usage === true;
   const body = { ...req.body, stream_options: { ...options, include_usage: true } };
@@ -162,6 +186,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         clientSignal: req.clientSignal,
         idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
         abortGraceMs: deps.timeouts?.abortGraceMs,
+        inspect: req.inspect,
       });
       const headers = new Headers({
         'content-type': res.headers.get('content-type') ?? 'text/event-stream',
@@ -183,7 +208,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       report?.end('ok');
       noteFailover(req, target, failures);
       return {
-        response: res.ok ? answer(meter, res, text) : clientError(meter, res, text),
+        response: res.ok ? answer(meter, res, text, req.onAnswer) : clientError(meter, res, text),
         done: Promise.resolve(),
         failures,
       };
@@ -235,7 +260,12 @@ function isEventStream(res: Response): boolean {
 }
 
 // A whole (non-streamed) answer: metered from its usage, passed on unchanged.
-function answer(meter: UsageMeter, res: Response, text: string): Response {
+function answer(
+  meter: UsageMeter,
+  res: Response,
+  text: string,
+  onAnswer: ((json: JsonObject) => void) | undefined,
+): Response {
   const json = parseObject(text);
   if (!json) {
     meter.fail('upstream_error', 'upstream_invalid_response');
@@ -245,6 +275,7 @@ function answer(meter: UsageMeter, res: Response, text: string): Response {
     );
   }
   meter.setUsage(readUsage(json.usage));
+  onAnswer?.(json);
   const error = readError(json);
   if (error) meter.fail('error', error.code ?? 'upstream_error');
   return new Response(text, { status: res.status, headers: JSON_HEADERS });

@@ -34,6 +34,9 @@ export interface RelayOptions {
   // After the client left, how long the engine's usage chunk is awaited. Default
   // ABORT_GRACE_MS.
   abortGraceMs?: number;
+  // Reads one data block of this endpoint's stream (usage, output, errors, the end).
+  // Default inspectChunk: chat and completions chunks.
+  inspect?: (json: JsonObject) => ChunkInfo;
 }
 
 // Engines send the usage chunk right after the last finish_reason; a client that leaves
@@ -49,6 +52,7 @@ export interface Relay {
 
 export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): Relay {
   const { meter, upstream, clientWantsUsage, clientSignal } = opts;
+  const inspect = opts.inspect ?? inspectChunk;
   const graceMs = opts.abortGraceMs ?? ABORT_GRACE_MS;
   const reader = body.getReader();
   const idle = upstream.idleReader(reader, opts.idleTimeoutMs);
@@ -73,9 +77,11 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
   };
 
   const observe = (json: JsonObject): ChunkInfo => {
-    const info = inspectChunk(json);
+    const info = inspect(json);
     meter.observeChunk(info);
     if (info.finished > 0) sawFinish = true;
+    // A stream that ends with a typed event rather than [DONE] (Responses).
+    if (info.ends === true) sawDone = true;
     return info;
   };
 

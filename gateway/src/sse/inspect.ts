@@ -26,6 +26,9 @@ export interface ChunkInfo {
   error: UpstreamError | null;
   // Present and empty `choices` with a usage object: the chunk `include_usage` adds.
   usageOnly: boolean;
+  // The event ends the stream as `data: [DONE]` does (a Responses stream's
+  // `response.completed`; such streams send no [DONE]).
+  ends?: boolean;
 }
 
 export type JsonObject = Record<string, unknown>;
@@ -40,11 +43,18 @@ function count(value: unknown): number | undefined {
     : undefined;
 }
 
+// Chat's `prompt_tokens`/`completion_tokens`, or the Responses and Images APIs'
+// `input_tokens`/`output_tokens`; a bare `total_tokens` (vLLM's rerank) counts as prompt.
 export function readUsage(value: unknown): Usage | null {
   if (!isObject(value)) return null;
-  const prompt = count(value.prompt_tokens);
-  const completion = count(value.completion_tokens);
-  if (prompt === undefined && completion === undefined) return null;
+  const prompt = count(value.prompt_tokens) ?? count(value.input_tokens);
+  const completion = count(value.completion_tokens) ?? count(value.output_tokens);
+  if (prompt === undefined && completion === undefined) {
+    const total = count(value.total_tokens);
+    return total === undefined
+      ? null
+      : { promptTokens: total, completionTokens: 0, totalTokens: total };
+  }
   const promptTokens = prompt ?? 0;
   const completionTokens = completion ?? 0;
   return {

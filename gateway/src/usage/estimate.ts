@@ -47,5 +47,11 @@ export function estimatePromptTokens(path: string, body: Record<string, unknown>
     return tokensOf(text) + TOKENS_PER_MESSAGE * messages.length;
   }
   if (path === '/v1/completions') return promptTokens(body.prompt);
+  if (path === '/v1/responses') {
+    // Input items are messages (or tool outputs): the same template cost as chat's.
+    const items = Array.isArray(body.input) ? body.input.length : 1;
+    const text = textLength(body.input) + textLength(body.instructions) + textLength(body.tools);
+    return tokensOf(text) + TOKENS_PER_MESSAGE * items;
+  }
   return promptTokens(body.input);
 }

@@ -32,7 +32,7 @@ export interface Answer extends Job {
   shutdown(): void;
 }
 
-interface AnswerContext {
+export interface AnswerContext {
   res: ServerResponse;
   id: string;
   created: number;
@@ -44,12 +44,12 @@ interface AnswerContext {
   settle(answer: Answer, outcome: Outcome): void;
 }
 
-const SSE_HEADERS = {
+export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
 };
 
-function sendJson(res: ServerResponse, body: string): void {
+export function sendJson(res: ServerResponse, body: string): void {
   res.writeHead(200, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
@@ -57,8 +57,9 @@ function sendJson(res: ServerResponse, body: string): void {
   res.end(body);
 }
 
-const MID_STREAM_FAILURE = 'simulated failure in the middle of the stream (x-sim-error: stream)';
-const SHUTTING_DOWN = 'the engine simulator is shutting down';
+export const MID_STREAM_FAILURE =
+  'simulated failure in the middle of the stream (x-sim-error: stream)';
+export const SHUTTING_DOWN = 'the engine simulator is shutting down';
 
 export class TextAnswer implements Answer {
   readonly promptTokens: number;

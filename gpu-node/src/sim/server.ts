@@ -25,6 +25,7 @@ import {
   embeddingInputs,
   planOutput,
 } from './requests.ts';
+import { ResponsesAnswer, ResponsesRequestSchema, responsesPrompt } from './responses.ts';
 import { analyzePrompt, analyzeTokenIds } from './tokenizer.ts';
 
 export type { SimOptions } from './options.ts';
@@ -110,12 +111,13 @@ function parseDelay(req: IncomingMessage): number {
   return ms;
 }
 
-type Route = 'chat' | 'completion' | 'embedding';
+type Route = 'chat' | 'completion' | 'embedding' | 'responses';
 
 const POST_ROUTES: Record<string, Route> = {
   '/v1/chat/completions': 'chat',
   '/v1/completions': 'completion',
   '/v1/embeddings': 'embedding',
+  '/v1/responses': 'responses',
 };
 
 export class Simulator {
@@ -245,7 +247,11 @@ export class Simulator {
         throw new RequestError(400, `invalid JSON body: ${(err as Error).message}`);
       }
       const answer =
-        route === 'embedding' ? this.embedding(req, res, body) : this.text(route, req, res, body);
+        route === 'embedding'
+          ? this.embedding(req, res, body)
+          : route === 'responses'
+            ? this.responses(req, res, body)
+            : this.text(route, req, res, body);
       if (answer) this.start(answer, parseDelay(req));
     } catch (err) {
       if (err instanceof RequestError) sendError(res, err.status, err.message, err.param);
@@ -364,6 +370,36 @@ export class Simulator {
       includeUsage,
       plan,
       textSeed,
+    );
+  }
+
+  private responses(req: IncomingMessage, res: ServerResponse, raw: unknown): Answer {
+    const body = validate(ResponsesRequestSchema, raw);
+    const model = this.checkModel(body.model);
+    const fault = this.injectedFault(req);
+    const promptText = responsesPrompt(body);
+    const prompt = analyzePrompt(promptText);
+    const textSeed = combineSeeds(
+      combineSeeds(this.options.seed, hashString(promptText)),
+      body.seed ?? 0,
+    );
+    const plan = planOutput(body.max_output_tokens, this.options.maxTokens, textSeed);
+    return new ResponsesAnswer(
+      {
+        res,
+        id: `resp_${randomUUID().replaceAll('-', '')}`,
+        created: Math.floor(Date.now() / 1000),
+        model,
+        fault,
+        promptTokens: prompt.tokens,
+        blockHashes: prompt.blockHashes,
+        timingSeed: combineSeeds(textSeed, 0x7e57),
+        settle: this.settle,
+      },
+      body.stream ?? false,
+      plan,
+      textSeed,
+      { instructions: body.instructions ?? null, maxOutputTokens: body.max_output_tokens ?? null },
     );
   }
 

@@ -130,6 +130,8 @@ export const ModelPriceSchema = z.object({
   object: z.literal('model_price'),
   input_usd_per_mtok: z.number().nonnegative(),
   output_usd_per_mtok: z.number().nonnegative(),
+  // US dollars per generated image; null: images cost only their tokens.
+  usd_per_image: z.number().nonnegative().nullable(),
   updated_at: unixSeconds,
 });
 export type ModelPrice = z.infer<typeof ModelPriceSchema>;
@@ -242,6 +244,9 @@ export const DeploymentSchema = z.object({
   routing: RoutingPolicySchema,
   // From the recipe's options; null when the stored options no longer parse.
   gpus_per_replica: z.number().int().nonnegative().nullable(),
+  // The OpenAI API paths this deployment serves, from its recipe and options
+  // (schema/endpoints.ts); a request for another path is not routed to it.
+  endpoints: z.array(z.string()),
   created_at: unixSeconds,
   updated_at: unixSeconds,
   instances: z.array(DeploymentInstanceSchema),
@@ -285,6 +290,8 @@ export const UsageRowSchema = z.object({
   total_tokens: z.number().int().nonnegative(),
   // US dollars at the prices in force when each request finished.
   spend_usd: z.number().nonnegative(),
+  images: z.number().int().nonnegative(),
+  audio_seconds: z.number().nonnegative(),
   avg_latency_ms: z.number().nullable(),
   avg_ttft_ms: z.number().nullable(),
 });
@@ -322,6 +329,9 @@ export const UsageEventSchema = z.object({
   // Time to first token, for streams.
   ttft_ms: z.number().int().nonnegative().nullable(),
   spend_usd: z.number().nonnegative(),
+  // Images generated; seconds of audio transcribed or translated (when the engine said).
+  images: z.number().int().nonnegative(),
+  audio_seconds: z.number().nonnegative(),
   created_at: unixSeconds,
 });
 export type UsageEvent = z.infer<typeof UsageEventSchema>;

@@ -144,6 +144,10 @@ export const usageEvents = sqliteTable(
     ttftMs: integer('ttft_ms'),
     // US dollars at the model's price when the request finished (0 for an unpriced model).
     spendUsd: real('spend_usd').notNull().default(0),
+    // Images generated (/v1/images/generations): the answer's `data` entries.
+    images: integer('images').notNull().default(0),
+    // Seconds of audio transcribed or translated, when the engine reported them.
+    audioSeconds: real('audio_seconds').notNull().default(0),
     createdAt: integer('created_at').notNull(),
   },
   (t) => [
@@ -157,6 +161,8 @@ export const modelPrices = sqliteTable('model_prices', {
   model: text('model').primaryKey(),
   inputUsdPerMtok: real('input_usd_per_mtok').notNull(),
   outputUsdPerMtok: real('output_usd_per_mtok').notNull(),
+  // US dollars per generated image, on top of any token price; null: images cost nothing.
+  usdPerImage: real('usd_per_image'),
   updatedAt: integer('updated_at').notNull().default(now),
 });
 

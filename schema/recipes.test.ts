@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRecipeOptions } from './recipes.ts';
+import { endpointsOf, OPENAI_PATHS } from './endpoints.ts';
 
 describe('parseRecipeOptions', () => {
   it('names an unknown option in the message and in param', () => {
@@ -68,5 +69,21 @@ describe('where engines listen', () => {
     expect(
       parseRecipeOptions('ollama', { env: { OLLAMA_KEEP_ALIVE: '-1', OLLAMA_NUM_PARALLEL: '4' } }),
     ).toMatchObject({ ok: true });
+  });
+});
+
+describe('endpointsOf', () => {
+  it('says what each recipe serves: images only with omni or diffusion', () => {
+    expect(endpointsOf('vllm', { omni: true })).toEqual([
+      '/v1/images/generations',
+      '/v1/chat/completions',
+    ]);
+    expect(endpointsOf('vllm', {})).toContain('/v1/audio/transcriptions');
+    expect(endpointsOf('vllm', {})).toContain('/v1/rerank');
+    expect(endpointsOf('vllm', {})).not.toContain('/v1/images/generations');
+    expect(endpointsOf('sglang', { diffusion: true })).toEqual(['/v1/images/generations']);
+    expect(endpointsOf('sglang', {})).toContain('/v1/score');
+    expect(endpointsOf('ollama', {})).not.toContain('/v1/rerank');
+    expect(endpointsOf('sim', {})).toEqual([...OPENAI_PATHS]);
   });
 });

@@ -78,6 +78,9 @@ export const VllmOptionsSchema = z
     shm_size: shmSize.optional(),
     env: env.optional(),
     extra_args: extraArgs.optional(),
+    // vLLM-Omni (`vllm serve <model> --omni`, its own image): diffusion models' image
+    // generation (/v1/images/generations) and omni models' chat.
+    omni: z.boolean().optional(),
   })
   .strict();
 
@@ -93,6 +96,8 @@ export const SglangOptionsSchema = z
     shm_size: shmSize.optional(),
     env: env.optional(),
     extra_args: extraArgs.optional(),
+    // SGLang Diffusion (`sglang serve --model-path <model>`): image generation only.
+    diffusion: z.boolean().optional(),
   })
   .strict();
 

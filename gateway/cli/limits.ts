@@ -13,7 +13,7 @@ import { isoTime, table } from './format.ts';
 export const limitsUsage = `  keys create ... [--rpm N] [--tpm N] [--max-concurrent N] [--token-budget N]
                   [--spend-budget USD] [--budget-period day|week|month|total]
   keys limits ID [the same limit flags; 'none' clears one]
-  prices set MODEL --input USD_PER_MTOK --output USD_PER_MTOK
+  prices set MODEL --input USD_PER_MTOK --output USD_PER_MTOK [--image USD_PER_IMAGE]
   prices list | prices rm MODEL`;
 
 export const limitOptions = {
@@ -106,7 +106,19 @@ export interface LimitCommandsDeps {
   show: (inv: Invocation, json: unknown, text: () => string) => string;
 }
 
-const priceColumns = ['model', 'input_usd_per_mtok', 'output_usd_per_mtok', 'updated'];
+const priceColumns = [
+  'model',
+  'input_usd_per_mtok',
+  'output_usd_per_mtok',
+  'usd_per_image',
+  'updated',
+];
+
+function imagePrice(raw: string | boolean): number {
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  if (!Number.isFinite(n)) throw new CliError('--image takes US dollars per image, e.g. 0.02');
+  return n;
+}
 
 function price(raw: string | boolean | undefined, flag: string): number {
   const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
@@ -126,12 +138,21 @@ export function priceCommands(d: LimitCommandsDeps) {
   return {
     'prices set': {
       async run(api: AdminApi, inv: Invocation) {
-        const p = d.flags(inv, { input: { type: 'string' }, output: { type: 'string' } });
+        const p = d.flags(inv, {
+          input: { type: 'string' },
+          output: { type: 'string' },
+          image: { type: 'string' },
+        });
+        // An image model may be priced per image alone: its token prices then default to 0.
+        const perImage = p.values.image === undefined ? null : imagePrice(p.values.image);
+        const tokens = (raw: string | boolean | undefined, flag: string) =>
+          perImage !== null && raw === undefined ? 0 : price(raw, flag);
         const res = await api.call(ModelPriceSchema, `prices/${model(p.positionals)}`, {
           method: 'PUT',
           body: {
-            input_usd_per_mtok: price(p.values.input, 'input'),
-            output_usd_per_mtok: price(p.values.output, 'output'),
+            input_usd_per_mtok: tokens(p.values.input, 'input'),
+            output_usd_per_mtok: tokens(p.values.output, 'output'),
+            usd_per_image: perImage,
           },
         });
         return d.show(inv, res.json, () =>

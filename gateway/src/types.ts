@@ -79,6 +79,10 @@ export interface UsageEvent {
   ttftMs: number | null;
   // US dollars at the model's price when the request finished; absent: 0.
   spendUsd?: number;
+  // Images generated; absent: 0.
+  images?: number;
+  // Seconds of audio transcribed or translated, as the engine reported them; absent: 0.
+  audioSeconds?: number;
   createdAt: number;
 }
 

@@ -5,8 +5,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ErrorBodySchema } from '../../schema/admin.ts';
 import {
   createDeployment,
   startGateway,
@@ -16,6 +19,7 @@ import {
   type Gateway,
   type GpuNode,
 } from '../support/stack.ts';
+import { crc32 } from '../../gpu-node/src/sim/png.ts';
 
 const MODEL = `more-sim-${process.pid}`;
 
@@ -30,6 +34,9 @@ interface UsageRow {
   completion_tokens: number;
   total_tokens: number;
   ttft_ms: number | null;
+  images: number;
+  audio_seconds: number;
+  spend_usd: number;
 }
 
 let dir: string;
@@ -138,5 +145,133 @@ describe('POST /v1/responses', () => {
     expect(row.completion_tokens).toBeLessThan(1500);
     expect(row.prompt_tokens).toBeGreaterThan(0);
     expect(row.total_tokens).toBe(row.prompt_tokens + row.completion_tokens);
+  });
+});
+
+// A PNG's chunks, checked for what a decoder needs: signature, IHDR, IDAT that inflates to
+// one filter byte plus width × 3 bytes per row (8-bit RGB), IEND.
+function decodePng(png: Buffer) {
+  expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const chunks: { type: string; data: Buffer }[] = [];
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    const type = png.subarray(at + 4, at + 8).toString('ascii');
+    const data = png.subarray(at + 8, at + 8 + length);
+    expect(png.readUInt32BE(at + 8 + length)).toBe(crc32(png.subarray(at + 4, at + 8 + length)));
+    chunks.push({ type, data });
+    at += 12 + length;
+  }
+  expect(chunks.map((c) => c.type)).toEqual(['IHDR', 'IDAT', 'IEND']);
+  const ihdr = chunks[0]?.data ?? Buffer.alloc(13);
+  const width = ihdr.readUInt32BE(0);
+  const height = ihdr.readUInt32BE(4);
+  expect([ihdr[8], ihdr[9]]).toEqual([8, 2]);
+  const pixels = inflateSync(chunks[1]?.data ?? Buffer.alloc(0));
+  expect(pixels.length).toBe(height * (1 + width * 3));
+  return { width, height, pixels };
+}
+
+describe('POST /v1/images/generations', () => {
+  it('answers images.generate with decodable PNGs and records the images, tokens and spend', async () => {
+    const price = await gateway.admin.request<{ usd_per_image: number | null }>(
+      'PUT',
+      `/prices/${MODEL}`,
+      { input_usd_per_mtok: 1, output_usd_per_mtok: 2, usd_per_image: 0.25 },
+    );
+    expect(price.usd_per_image).toBe(0.25);
+    const { data, response } = await client.images
+      .generate({ model: MODEL, prompt: 'a lighthouse at dusk', n: 2, size: '48x32' })
+      .withResponse();
+    expect(data.data).toHaveLength(2);
+    const [first, second] = (data.data ?? []).map((d) => Buffer.from(d.b64_json ?? '', 'base64'));
+    const png = decodePng(first ?? Buffer.alloc(0));
+    expect(png).toMatchObject({ width: 48, height: 32 });
+    decodePng(second ?? Buffer.alloc(0));
+    // Deterministic per seed: the same request draws the same first image.
+    const again = await client.images.generate({
+      model: MODEL,
+      prompt: 'a lighthouse at dusk',
+      size: '48x32',
+    });
+    expect(again.data?.[0]?.b64_json).toBe(first?.toString('base64'));
+    const row = await usageRow(response.headers.get('x-request-id'));
+    expect(row).toMatchObject({
+      endpoint: '/v1/images/generations',
+      outcome: 'ok',
+      images: 2,
+      prompt_tokens: data.usage?.input_tokens,
+      total_tokens: data.usage?.total_tokens,
+    });
+    // Two images at $0.25, and the prompt's tokens at $1 per million.
+    expect(row.spend_usd).toBeCloseTo(0.5 + (data.usage?.input_tokens ?? 0) / 1e6, 9);
+  });
+
+  it('refuses a streamed image request with a 400 naming the field', async () => {
+    const err = await client.images.generate({ model: MODEL, prompt: 'x', stream: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect((err as InstanceType<typeof OpenAI.BadRequestError>).param).toBe('stream');
+  });
+});
+
+describe('POST /v1/rerank and /v1/score', () => {
+  it('reranks documents over HTTP, metered by the tokens the engine reported', async () => {
+    const res = await fetch(`${gateway.url}/v1/rerank`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: MODEL,
+        query: 'purring cats',
+        documents: ['dogs bark loudly', 'cats purr softly', 'rain on the roof'],
+        top_n: 2,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = z
+      .object({
+        results: z.array(z.object({ index: z.number(), relevance_score: z.number() })),
+        usage: z.object({ total_tokens: z.number() }),
+      })
+      .parse(await res.json());
+    expect(body.results).toHaveLength(2);
+    expect(body.results[0]?.relevance_score).toBeGreaterThanOrEqual(
+      body.results[1]?.relevance_score ?? 1,
+    );
+    const row = await usageRow(res.headers.get('x-request-id'));
+    expect(row).toMatchObject({
+      endpoint: '/v1/rerank',
+      outcome: 'ok',
+      prompt_tokens: body.usage.total_tokens,
+      completion_tokens: 0,
+      total_tokens: body.usage.total_tokens,
+    });
+  });
+
+  it('scores text pairs, metered from usage.prompt_tokens', async () => {
+    const res = await fetch(`${gateway.url}/v1/score`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, text_1: 'cats', text_2: ['cats purr', 'dogs bark'] }),
+    });
+    expect(res.status).toBe(200);
+    const body = z
+      .object({ data: z.array(z.unknown()), usage: z.object({ prompt_tokens: z.number() }) })
+      .parse(await res.json());
+    expect(body.data).toHaveLength(2);
+    const row = await usageRow(res.headers.get('x-request-id'));
+    expect(row).toMatchObject({ endpoint: '/v1/score', prompt_tokens: body.usage.prompt_tokens });
+  });
+
+  it('refuses a rerank without documents with a 400 naming the field', async () => {
+    const res = await fetch(`${gateway.url}/v1/rerank`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, query: 'q' }),
+    });
+    expect(res.status).toBe(400);
+    const body = ErrorBodySchema.parse(await res.json());
+    expect(body.error).toMatchObject({ param: 'documents', code: 'missing_required_parameter' });
   });
 });

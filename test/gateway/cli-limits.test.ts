@@ -8,6 +8,7 @@ import {
   ApiKeySchema,
   CreatedApiKeySchema,
   ModelPriceListSchema,
+  ModelPriceSchema,
 } from '../../schema/admin.ts';
 import { adminClient, CliError, type AdminApi } from '../../gateway/cli/client.ts';
 import { commands } from '../../gateway/cli/commands.ts';
@@ -122,9 +123,22 @@ describe('fleetgate keys and prices: limits', () => {
         model: 'org/model-a',
         input_usd_per_mtok: 0.15,
         output_usd_per_mtok: 0.6,
+        usd_per_image: null,
       }),
     ]);
     await expect(run(api, ['prices', 'set', 'm', '--input', '1'])).rejects.toThrow(/--output/);
+    // An image model priced per image alone: its token prices are 0.
+    const image = parseExact(
+      ModelPriceSchema,
+      JSON.parse(await run(api, ['prices', 'set', 'org/painter', '--image', '0.04'], true)),
+    );
+    expect(image).toMatchObject({
+      input_usd_per_mtok: 0,
+      output_usd_per_mtok: 0,
+      usd_per_image: 0.04,
+    });
+    await expect(run(api, ['prices', 'set', 'm', '--image', 'cheap'])).rejects.toThrow(/--image/);
+    expect(await run(api, ['prices', 'rm', 'org/painter'])).toContain('org/painter');
     expect(await run(api, ['prices', 'rm', 'org/model-a'])).toBe(
       'removed the price of org/model-a',
     );

@@ -11,6 +11,7 @@ import {
   type DeploymentPlacement,
   type RecipeName,
 } from '../../../schema/contracts.ts';
+import { endpointsOf } from '../../../schema/endpoints.ts';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
@@ -106,6 +107,7 @@ function deploymentView(
     replicas: row.replicas,
     routing: row.routing,
     gpus_per_replica: parsed.ok ? parsed.gpus : null,
+    endpoints: endpointsOf(row.recipe, row.options),
     created_at: toUnixSeconds(row.createdAt),
     updated_at: toUnixSeconds(row.updatedAt),
     instances: withGatewayView(live, instances),

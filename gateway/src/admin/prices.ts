@@ -15,6 +15,7 @@ const priceView = (row: PriceRow) => ({
   object: 'model_price' as const,
   input_usd_per_mtok: row.inputUsdPerMtok,
   output_usd_per_mtok: row.outputUsdPerMtok,
+  usd_per_image: row.usdPerImage,
   updated_at: toUnixSeconds(row.updatedAt),
 });
 
@@ -35,6 +36,7 @@ export function pricesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
       model,
       inputUsdPerMtok: body.input_usd_per_mtok,
       outputUsdPerMtok: body.output_usd_per_mtok,
+      usdPerImage: body.usd_per_image ?? null,
       updatedAt: now(),
     });
     ctx.prices.clear();

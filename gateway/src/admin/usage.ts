@@ -86,6 +86,8 @@ export function usageApp(deps: AppDeps): Hono<AppEnv> {
         latency_ms: r.latencyMs,
         ttft_ms: r.ttftMs,
         spend_usd: r.spendUsd,
+        images: r.images,
+        audio_seconds: r.audioSeconds,
         created_at: toUnixSeconds(r.createdAt),
       })),
     });

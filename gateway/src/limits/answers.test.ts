@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatDuration, rateLimitHeaders, refusalError } from './answers.ts';
-import { reserveTokens } from './estimate.ts';
+import { capField, reserveTokens } from './estimate.ts';
 
 describe('formatDuration', () => {
   it('writes durations as OpenAI does', () => {
@@ -72,6 +72,7 @@ describe('token reservation', () => {
       promptTokens: 26,
       completionTokens: 10,
       capAdded: false,
+      images: 0,
     });
   });
 
@@ -89,6 +90,37 @@ describe('token reservation', () => {
       promptTokens: 5,
       completionTokens: 0,
       capAdded: false,
+      images: 0,
+    });
+  });
+
+  it('reserves per endpoint: output cap of responses, images, scoring and audio', () => {
+    expect(reserveTokens('/v1/responses', { input: 'hi', max_output_tokens: 7 }, 9)).toEqual({
+      promptTokens: 8 + 8 + 2,
+      completionTokens: 7,
+      capAdded: false,
+      images: 0,
+    });
+    expect(reserveTokens('/v1/responses', { input: 'hi' }, 9)).toMatchObject({ capAdded: true });
+    expect(capField('/v1/responses')).toBe('max_output_tokens');
+    expect(reserveTokens('/v1/images/generations', { prompt: 'cat', n: 3 }, 9)).toEqual({
+      promptTokens: 8 + 3,
+      completionTokens: 0,
+      capAdded: false,
+      images: 3,
+    });
+    expect(reserveTokens('/v1/rerank', { query: 'q', documents: ['ab', 'cd'] }, 9)).toEqual({
+      promptTokens: 8 + 1 + 4 + 2 * 8,
+      completionTokens: 0,
+      capAdded: false,
+      images: 0,
+    });
+    // An upload's fields are not read: the default cap, never added to the body.
+    expect(reserveTokens('/v1/audio/transcriptions', {}, 9)).toEqual({
+      promptTokens: 0,
+      completionTokens: 9,
+      capAdded: false,
+      images: 0,
     });
   });
 });

@@ -59,8 +59,36 @@ export function estimatePromptTokens(path: string, body: JsonObject): number {
     if (body.tools !== undefined) n += bytes(JSON.stringify(body.tools));
     return n;
   }
+  if (path === '/v1/rerank' || path === '/v1/score') return scoringPromptTokens(body);
+  if (path === '/v1/images/generations') return TOKENS_PER_PROMPT + textTokens(body.prompt);
+  // Audio: the gateway cannot count what an upload will be, nor sees its fields.
+  if (path.startsWith('/v1/audio/')) return 0;
   return textTokens(body.input);
 }
+
+// vLLM's rerank ({query, documents}) and score ({text_1, text_2}, or {queries, documents}),
+// SGLang's score ({query, items}): every text is tokenized, each pair with its template.
+const SCORING_FIELDS = ['query', 'documents', 'text_1', 'text_2', 'queries', 'items'];
+function scoringPromptTokens(body: JsonObject): number {
+  let n = TOKENS_PER_PROMPT;
+  for (const field of SCORING_FIELDS) {
+    const value = body[field];
+    n += textTokens(value);
+    if (Array.isArray(value)) n += TOKENS_PER_MESSAGE * value.length;
+  }
+  return n;
+}
+
+// Endpoints whose answers are not generated tokens.
+const GENERATE_NO_TEXT = new Set([
+  '/v1/embeddings',
+  '/v1/rerank',
+  '/v1/score',
+  '/v1/images/generations',
+]);
+// Multipart uploads the gateway forwards unread: a cap cannot be added to them.
+const CANNOT_ADD_CAP = (path: string) =>
+  GENERATE_NO_TEXT.has(path) || path.startsWith('/v1/audio/');
 
 const count = (v: unknown) =>
   typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
@@ -68,7 +96,7 @@ const count = (v: unknown) =>
 // The client's completion cap: max_completion_tokens wins over the older max_tokens, as in
 // OpenAI's API and vLLM. Embeddings generate nothing.
 export function completionCap(path: string, body: JsonObject): number | undefined {
-  if (path === '/v1/embeddings') return 0;
+  if (GENERATE_NO_TEXT.has(path)) return 0;
   if (path === '/v1/responses') return count(body.max_output_tokens);
   return count(body.max_completion_tokens) ?? count(body.max_tokens);
 }
@@ -90,6 +118,8 @@ export interface Reservation {
   // The client set no cap: the gateway adds max_tokens = the default cap to the forwarded
   // body, so the reservation also bounds what the engine generates.
   capAdded: boolean;
+  // Images the request may generate (priced per image).
+  images: number;
 }
 
 export function reserveTokens(
@@ -100,10 +130,15 @@ export function reserveTokens(
   const promptTokens = estimatePromptTokens(path, body);
   const cap = completionCap(path, body);
   const k = choices(body);
-  if (cap !== undefined) return { promptTokens, completionTokens: cap * k, capAdded: false };
+  // Image requests reserve the `n` images they ask for (and the tokens of their prompt).
+  const images = path === '/v1/images/generations' ? k : 0;
+  if (cap !== undefined) {
+    return { promptTokens, completionTokens: cap * k, capAdded: false, images };
+  }
   return {
     promptTokens,
     completionTokens: defaultMaxTokens * k,
-    capAdded: path !== '/v1/embeddings',
+    capAdded: !CANNOT_ADD_CAP(path),
+    images,
   };
 }

@@ -51,7 +51,12 @@ export function createLimitGate(deps: {
             id: c.var.requestId,
             now: deps.now(),
             tokens: reservation.promptTokens + reservation.completionTokens,
-            spendUsd: spendUsd(price, reservation.promptTokens, reservation.completionTokens),
+            spendUsd: spendUsd(
+              price,
+              reservation.promptTokens,
+              reservation.completionTokens,
+              reservation.images,
+            ),
           },
         );
       } catch (err) {
@@ -82,12 +87,13 @@ export function createLimitGate(deps: {
 
     async finish(key, event) {
       let priced = event;
-      if (event.model !== null && event.totalTokens > 0) {
+      const images = event.images ?? 0;
+      if (event.model !== null && (event.totalTokens > 0 || images > 0)) {
         try {
           const price = await deps.prices.get(event.model);
           priced = {
             ...event,
-            spendUsd: spendUsd(price, event.promptTokens, event.completionTokens),
+            spendUsd: spendUsd(price, event.promptTokens, event.completionTokens, images),
           };
         } catch (err) {
           // The row is still written (spend 0) rather than lost; the log says why.

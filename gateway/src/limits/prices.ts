@@ -7,6 +7,8 @@ import type { Db } from '../store/db.ts';
 export interface Price {
   inputUsdPerMtok: number;
   outputUsdPerMtok: number;
+  // Per generated image; null: images cost nothing beyond their tokens.
+  usdPerImage: number | null;
 }
 
 export interface PriceBook {
@@ -15,9 +17,16 @@ export interface PriceBook {
   clear(): void;
 }
 
-export function spendUsd(price: Price | undefined, promptTokens: number, completionTokens: number) {
+export function spendUsd(
+  price: Price | undefined,
+  promptTokens: number,
+  completionTokens: number,
+  images = 0,
+) {
   if (!price) return 0;
-  return (promptTokens * price.inputUsdPerMtok + completionTokens * price.outputUsdPerMtok) / 1e6;
+  const tokens =
+    (promptTokens * price.inputUsdPerMtok + completionTokens * price.outputUsdPerMtok) / 1e6;
+  return tokens + images * (price.usdPerImage ?? 0);
 }
 
 export function createPriceBook(db: Db, opts: { ttlMs: number; now: () => number }): PriceBook {

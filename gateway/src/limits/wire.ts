@@ -42,10 +42,15 @@ export const LimitsSchema = z
 
 export type LimitsInput = z.infer<typeof LimitsSchema>;
 
+// A sanity bound that catches a price typed in the wrong unit.
+export const MAX_PRICE_USD_PER_IMAGE = 1000;
+
 export const PriceSchema = z
   .object({
     input_usd_per_mtok: z.number().min(0, 'must not be negative').max(MAX_PRICE_USD_PER_MTOK),
     output_usd_per_mtok: z.number().min(0, 'must not be negative').max(MAX_PRICE_USD_PER_MTOK),
+    // US dollars per generated image; null or absent: none.
+    usd_per_image: z.number().min(0, 'must not be negative').max(MAX_PRICE_USD_PER_IMAGE).nullish(),
   })
   .strict();
 

@@ -4,26 +4,25 @@
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { z } from 'zod';
 import { ApiError, forbidden, notFound } from '../errors.ts';
 import { runInBackground } from '../lib/background.ts';
 import { createDefaultLimitGate, type LimitGate } from '../limits/gate.ts';
-import { forward, type OpenAIPath } from '../proxy/forward.ts';
+import type { OpenAIPath } from '../../../schema/endpoints.ts';
+import { forward } from '../proxy/forward.ts';
 import { LiveStats } from '../routing/live.ts';
 import { DEFAULT_EPSILON } from '../routing/policies.ts';
 import { Router, hashesOf } from '../routing/router.ts';
-import { createRoutingCache, type ModelRoutes, type RoutingTable } from '../routing/table.ts';
+import {
+  createRoutingCache,
+  routesFor,
+  type ModelRoutes,
+  type RoutingTable,
+} from '../routing/table.ts';
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
 import { estimatePromptTokens } from '../usage/estimate.ts';
 import { UsageMeter } from '../usage/meter.ts';
-import { inspectResponseEvent } from '../sse/responses.ts';
-import {
-  ChatBodySchema,
-  CompletionBodySchema,
-  EmbeddingBodySchema,
-  ResponsesBodySchema,
-  parseBody,
-} from './validate.ts';
+import { JSON_ENDPOINTS, type JsonEndpoint } from './endpoints.ts';
+import { parseBody } from './validate.ts';
 
 const allows = (key: AuthenticatedKey, model: string) =>
   key.models === null || key.models.includes(model);
@@ -74,14 +73,28 @@ export function openaiApp(
     return c.json(modelObject(routes));
   });
 
+  // The routes of a model for one path: 404 for an unknown model, and for a path none of
+  // its deployments serves (an image model asked for a chat completion).
+  async function routesOf(model: string, path: OpenAIPath): Promise<ModelRoutes> {
+    const routes = (await routing.get()).get(model);
+    if (!routes) throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+    const served = routesFor(routes, path);
+    if (!served) {
+      throw notFound(
+        `model '${model}' does not serve ${path} (its deployments' engines do not)`,
+        'endpoint_not_supported',
+        'model',
+      );
+    }
+    return served;
+  }
+
   // Validates, routes and forwards one inference request; records its usage whatever
   // happens (the row is written after the answer, off the request path).
-  async function proxy(
-    c: Context<AppEnv>,
-    path: OpenAIPath,
-    schema: z.ZodType<{ model: string; stream?: boolean | undefined }>,
-  ): Promise<Response> {
+  async function proxy(c: Context<AppEnv>, endpoint: JsonEndpoint): Promise<Response> {
+    const { path, schema } = endpoint;
     const key = c.var.apiKey;
+    const { meterAnswer } = endpoint;
     const meter = new UsageMeter({
       id: c.var.requestId,
       clientRequestId: c.var.clientRequestId,
@@ -94,9 +107,10 @@ export function openaiApp(
       const body: Record<string, unknown> = parseBody(await c.req.text(), schema);
       const model = String(body.model);
       meter.model = model;
-      // Embeddings have no streamed form; a stream flag there is dropped, not forwarded.
-      const stream = path !== '/v1/embeddings' && body.stream === true;
-      if (path === '/v1/embeddings') {
+      // Embeddings (and rerank, score) have no streamed form; a stream flag there is
+      // dropped, not forwarded.
+      const stream = endpoint.streams && body.stream === true;
+      if (!endpoint.streams) {
         delete body.stream;
         delete body.stream_options;
       }
@@ -105,8 +119,7 @@ export function openaiApp(
       if (!allows(key, model)) {
         throw forbidden(`this API key may not use model '${model}'`, 'model_not_allowed');
       }
-      const routes = (await routing.get()).get(model);
-      if (!routes) throw notFound(`model '${model}' does not exist`, 'model_not_found', 'model');
+      const routes = await routesOf(model, path);
       await limits.admit(c, path, model, body);
       // Only the prefix policy reads the prompt; the others skip hashing it.
       const hashes = routes.policy === 'prefix' ? hashesOf(body) : [];
@@ -120,7 +133,9 @@ export function openaiApp(
         meter,
         pick: (tried) => router.pick(routes, hashes, tried),
         attempt: (target) => router.live.start(target.instanceId),
-        inspect: path === '/v1/responses' ? inspectResponseEvent : undefined,
+        inspect: endpoint.inspect,
+        onAnswer: meterAnswer && ((json) => meterAnswer(meter, json)),
+        rawAnswer: endpoint.rawAnswer,
       });
       c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
@@ -145,10 +160,9 @@ export function openaiApp(
     }
   }
 
-  app.post('/chat/completions', (c) => proxy(c, '/v1/chat/completions', ChatBodySchema));
-  app.post('/completions', (c) => proxy(c, '/v1/completions', CompletionBodySchema));
-  app.post('/embeddings', (c) => proxy(c, '/v1/embeddings', EmbeddingBodySchema));
-  app.post('/responses', (c) => proxy(c, '/v1/responses', ResponsesBodySchema));
+  for (const endpoint of JSON_ENDPOINTS) {
+    app.post(endpoint.path.slice('/v1'.length), (c) => proxy(c, endpoint));
+  }
 
   return app;
 }

@@ -11,6 +11,8 @@ const common = {
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
 };
 const textOrList = z.union([z.string(), z.array(z.unknown())]);
+// Images per generation request (OpenAI's own bound).
+export const MAX_IMAGES = 10;
 
 export const ChatBodySchema = z.looseObject({ ...common, messages: z.array(z.unknown()) });
 export const CompletionBodySchema = z.looseObject({ ...common, prompt: textOrList });
@@ -27,6 +29,23 @@ export const ResponsesBodySchema = z.looseObject({
 export type OpenAIBody = z.infer<
   typeof ChatBodySchema | typeof CompletionBodySchema | typeof EmbeddingBodySchema
 >;
+
+// Images: OpenAI's streamed partial images are not what the engines serve.
+export const ImagesBodySchema = z.looseObject({
+  model: common.model,
+  prompt: z.string().min(1),
+  n: z.number().int().min(1).max(MAX_IMAGES).nullish(),
+  stream: z.literal(false, 'streamed image generation is not supported').optional(),
+});
+// vLLM's and SGLang's rerank: a query and the documents to order by relevance.
+export const RerankBodySchema = z.looseObject({
+  model: common.model,
+  query: z.union([z.string(), z.looseObject({})]),
+  documents: z.array(z.unknown()).min(1),
+});
+// vLLM's score ({text_1, text_2} or {queries, documents}) and SGLang's ({query, items}):
+// the fields differ by engine and version, so only the model is checked here.
+export const ScoreBodySchema = z.looseObject({ model: common.model });
 
 export function parseBody<S extends z.ZodType<{ model: string }>>(
   text: string,

@@ -90,6 +90,9 @@ export interface ForwardRequest {
   // Meters what a whole (non-streamed) 200 answer says besides its token usage (images
   // made, audio seconds).
   onAnswer?: (json: JsonObject) => void;
+  // The answer may be other than a JSON object (an array; a transcription as text, srt or
+  // vtt): passed on as is, with its content type.
+  rawAnswer?: boolean;
 }
 
 export interface Forwarded {
@@ -208,7 +211,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       report?.end('ok');
       noteFailover(req, target, failures);
       return {
-        response: res.ok ? answer(meter, res, text, req.onAnswer) : clientError(meter, res, text),
+        response: res.ok ? answer(meter, res, text, req) : clientError(meter, res, text),
         done: Promise.resolve(),
         failures,
       };
@@ -264,9 +267,13 @@ function answer(
   meter: UsageMeter,
   res: Response,
   text: string,
-  onAnswer: ((json: JsonObject) => void) | undefined,
+  req: Pick<ForwardRequest, 'onAnswer' | 'rawAnswer'>,
 ): Response {
   const json = parseObject(text);
+  if (!json && req.rawAnswer) {
+    const type = res.headers.get('content-type') ?? 'application/octet-stream';
+    return new Response(text, { status: res.status, headers: { 'content-type': type } });
+  }
   if (!json) {
     meter.fail('upstream_error', 'upstream_invalid_response');
     throw badGateway(
@@ -275,7 +282,7 @@ function answer(
     );
   }
   meter.setUsage(readUsage(json.usage));
-  onAnswer?.(json);
+  req.onAnswer?.(json);
   const error = readError(json);
   if (error) meter.fail('error', error.code ?? 'upstream_error');
   return new Response(text, { status: res.status, headers: JSON_HEADERS });

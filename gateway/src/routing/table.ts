@@ -8,6 +8,7 @@ import { createSharedLoads, orStaleAfter, SHARED_LOAD_WAIT_MS } from '../lib/sha
 import type { Db } from '../store/db.ts';
 import { DB_TIMEOUT_MS, withDbTimeout } from '../store/timeout.ts';
 import { selectRoutes } from '../store/deployments.ts';
+import { endpointsOf, type OpenAIPath } from '../../../schema/endpoints.ts';
 import { capacityOf, engineFiguresOf, type EngineFigures } from './figures.ts';
 
 export interface Target {
@@ -31,6 +32,17 @@ export interface ModelRoutes {
   // What each target's engine reported in its node's last heartbeat, by instance id;
   // kept apart from the gateway's own live figures (live.ts).
   engine: Map<string, EngineFigures>;
+  // The API paths some deployment of this name serves (schema/endpoints.ts); absent: all.
+  served?: ReadonlySet<OpenAIPath>;
+  // Where the model's deployments serve different paths: the routes of each path, with
+  // only the targets that serve it. Absent when they all serve the same.
+  byPath?: ReadonlyMap<OpenAIPath, ModelRoutes>;
+}
+
+// The routes of one API path: undefined when no deployment of the model serves it.
+export function routesFor(routes: ModelRoutes, path: OpenAIPath): ModelRoutes | undefined {
+  if (routes.served && !routes.served.has(path)) return undefined;
+  return routes.byPath?.get(path) ?? routes;
 }
 
 export type RoutingTable = ReadonlyMap<string, ModelRoutes>;
@@ -42,6 +54,8 @@ export async function loadRoutingTable(
   const rows = await selectRoutes(db, opts);
 
   const table = new Map<string, ModelRoutes>();
+  // What each deployment serves, by deployment id.
+  const serves = new Map<string, ReadonlySet<OpenAIPath>>();
   // The oldest deployment of each model so far, whose policy the model takes.
   const oldest = new Map<string, { createdAt: number; id: string }>();
   for (const row of rows) {
@@ -52,6 +66,12 @@ export async function loadRoutingTable(
       table.set(row.model, routes);
     }
     routes.created = Math.min(routes.created, created);
+    let paths = serves.get(row.deploymentId);
+    if (!paths) {
+      paths = new Set(endpointsOf(row.recipe, row.options));
+      serves.set(row.deploymentId, paths);
+      routes.served = new Set([...(routes.served ?? []), ...paths]);
+    }
     const first = oldest.get(row.model);
     if (
       !first ||
@@ -73,7 +93,22 @@ export async function loadRoutingTable(
     const figures = engineFiguresOf(row.metrics);
     if (figures) routes.engine.set(row.instanceId, figures);
   }
+  for (const routes of table.values()) splitByPath(routes, serves);
   return table;
+}
+
+// Sets routes.byPath where some ready target does not serve every path the model serves.
+function splitByPath(routes: ModelRoutes, serves: ReadonlyMap<string, ReadonlySet<OpenAIPath>>) {
+  const served = routes.served;
+  if (!served) return;
+  const partial = routes.targets.some((t) => (serves.get(t.deploymentId)?.size ?? 0) < served.size);
+  if (!partial) return;
+  const byPath = new Map<OpenAIPath, ModelRoutes>();
+  for (const path of served) {
+    const targets = routes.targets.filter((t) => serves.get(t.deploymentId)?.has(path));
+    byPath.set(path, { ...routes, targets });
+  }
+  routes.byPath = byPath;
 }
 
 export interface RoutingCache {

@@ -64,6 +64,7 @@ export function selectRoutes(db: Db, opts: { now: number; heartbeatIntervalS: nu
       createdAt: deployments.createdAt,
       deploymentId: deployments.id,
       routing: deployments.routing,
+      recipe: deployments.recipe,
       options: deployments.options,
       instanceId: deploymentInstances.id,
       metrics: deploymentInstances.metrics,

@@ -10,7 +10,13 @@ export const listPrices = (db: Db): Promise<PriceRow[]> =>
 
 export async function putPrice(
   db: Db,
-  price: { model: string; inputUsdPerMtok: number; outputUsdPerMtok: number; updatedAt: number },
+  price: {
+    model: string;
+    inputUsdPerMtok: number;
+    outputUsdPerMtok: number;
+    usdPerImage: number | null;
+    updatedAt: number;
+  },
 ): Promise<PriceRow> {
   const [row] = await db
     .insert(modelPrices)
@@ -20,6 +26,7 @@ export async function putPrice(
       set: {
         inputUsdPerMtok: price.inputUsdPerMtok,
         outputUsdPerMtok: price.outputUsdPerMtok,
+        usdPerImage: price.usdPerImage,
         updatedAt: price.updatedAt,
       },
     })

@@ -62,6 +62,8 @@ export async function summarizeUsage(
       completion_tokens: sql<number>`coalesce(sum(${usageEvents.completionTokens}), 0)`,
       total_tokens: sql<number>`coalesce(sum(${usageEvents.totalTokens}), 0)`,
       spend_usd: sql<number>`coalesce(sum(${usageEvents.spendUsd}), 0)`,
+      images: sql<number>`coalesce(sum(${usageEvents.images}), 0)`,
+      audio_seconds: sql<number>`coalesce(sum(${usageEvents.audioSeconds}), 0)`,
       avg_latency_ms: sql<number | null>`round(avg(${usageEvents.latencyMs}), 1)`,
       avg_ttft_ms: sql<number | null>`round(avg(${usageEvents.ttftMs}), 1)`,
     })

@@ -53,5 +53,15 @@ export function estimatePromptTokens(path: string, body: Record<string, unknown>
     const text = textLength(body.input) + textLength(body.instructions) + textLength(body.tools);
     return tokensOf(text) + TOKENS_PER_MESSAGE * items;
   }
+  if (path === '/v1/rerank' || path === '/v1/score') {
+    // The query (or first text) is tokenized with every document it is scored against.
+    let total = 0;
+    for (const field of ['query', 'documents', 'text_1', 'text_2', 'queries', 'items']) {
+      total += tokensOf(textLength(body[field]));
+    }
+    return total;
+  }
+  if (path === '/v1/images/generations') return tokensOf(textLength(body.prompt));
+  if (path.startsWith('/v1/audio/')) return 0;
   return promptTokens(body.input);
 }

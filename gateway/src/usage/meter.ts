@@ -32,6 +32,9 @@ export class UsageMeter {
   estimatePrompt: () => number = () => 0;
   // Bytes of a streamed answer sent on to the client (counted by the relay).
   bytesOut = 0;
+  // Images generated and seconds of audio, read from the answer (openai/metering.ts).
+  images = 0;
+  audioSeconds = 0;
   #usage: Usage | null = null;
   #outputs = 0;
   #ttftMs: number | null = null;
@@ -108,6 +111,8 @@ export class UsageMeter {
       // Streams only: the first chunk with generated output, else the first with choices
       // (an answer with no output at all). Non-streamed answers have no first token.
       ttftMs: this.stream ? (this.#ttftMs ?? this.#firstChoicesMs) : null,
+      ...(this.images > 0 ? { images: this.images } : {}),
+      ...(this.audioSeconds > 0 ? { audioSeconds: this.audioSeconds } : {}),
       createdAt: this.#startedAt,
     };
   }

@@ -154,6 +154,35 @@ describe('vllm recipe', () => {
   });
 });
 
+describe('vllm recipe with the omni option', () => {
+  it('starts vLLM-Omni as `vllm serve <model> --omni` in its own image', () => {
+    const { spec, create: c } = create(
+      vllmRecipe,
+      { model: 'Qwen/Qwen-Image', omni: true, gpus: 1 },
+      ctx([2], 'qwen-image'),
+    );
+    expect(spec).toMatchObject({ port: 41000, healthPath: '/health' });
+    expect(c.Image).toBe('vllm/vllm-omni:v0.14.0');
+    expect(c.Entrypoint).toEqual(['vllm', 'serve']);
+    expect(c.Cmd).toEqual([
+      'Qwen/Qwen-Image',
+      '--omni',
+      '--served-model-name',
+      'qwen-image',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '41000',
+      '--tensor-parallel-size',
+      '1',
+    ]);
+    const image = create(vllmRecipe, { omni: true, image: 'my/omni:1' }, ctx([0])).create;
+    expect(image.Image).toBe('my/omni:1');
+    expect(image.Cmd?.slice(0, 2)).toEqual(['llama-3.1-8b', '--omni']);
+    expect(() => vllmRecipe.parse({ omni: 1 }, 8)).toThrow(/omni/);
+  });
+});
+
 describe('sglang recipe', () => {
   it('launches the server with tp size, metrics and its options', () => {
     const { spec, create: c } = create(
@@ -200,6 +229,38 @@ describe('sglang recipe', () => {
       Mounts: [expect.objectContaining({ Target: '/root/.cache/huggingface' })],
     });
     expect(() => sglangRecipe.parse({ tp_size: 2 }, 8)).toThrow(/unknown option 'tp_size'/);
+  });
+
+  it('serves a diffusion model with `sglang serve --model-path` (diffusion option)', () => {
+    const { spec, create: c } = create(
+      sglangRecipe,
+      {
+        model: 'black-forest-labs/FLUX.1-dev',
+        gpus: 2,
+        diffusion: true,
+        extra_args: ['--enable-cfg-parallel'],
+      },
+      ctx([0, 1], 'flux'),
+    );
+    expect(spec.healthPath).toBe('/health');
+    // No Prometheus metrics to scrape.
+    expect(spec.metricsPath).toBeUndefined();
+    expect(c.Image).toBe('lmsysorg/sglang:v0.5.3');
+    expect(c.Cmd).toEqual([
+      'sglang',
+      'serve',
+      '--model-path',
+      'black-forest-labs/FLUX.1-dev',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '41000',
+      '--num-gpus',
+      '2',
+      '--enable-cfg-parallel',
+    ]);
+    expect(c.HostConfig).toMatchObject({ DeviceRequests: gpuRequest(['0', '1']) });
+    expect(() => sglangRecipe.parse({ diffusion: 'yes' }, 8)).toThrow(/diffusion/);
   });
 });
 

@@ -16,6 +16,7 @@ export const sglangRecipe: Recipe = {
   spec(raw, ctx: RecipeContext): EngineSpec {
     const options = raw as RecipeOptions['sglang'];
     const port = options.port ?? ctx.port;
+    if (options.diffusion) return diffusionSpec(options, ctx, port);
     const args = [
       'python3',
       '-m',
@@ -50,3 +51,32 @@ export const sglangRecipe: Recipe = {
     });
   },
 };
+
+// SGLang Diffusion: `sglang serve --model-path <model>` serves /v1/images/generations; it
+// spreads one model over --num-gpus GPUs and has no Prometheus metrics.
+function diffusionSpec(options: RecipeOptions['sglang'], ctx: RecipeContext, port: number) {
+  const args = [
+    'sglang',
+    'serve',
+    '--model-path',
+    options.model ?? ctx.model,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--num-gpus',
+    String(Math.max(1, ctx.gpuIndices.length)),
+  ];
+  if (options.trust_remote_code) args.push('--trust-remote-code');
+  args.push(...(options.extra_args ?? []));
+  return containerSpec(ctx, {
+    image: options.image ?? SGLANG_IMAGE,
+    command: args,
+    env: { HF_HOME: HF_CACHE, ...huggingFaceEnv(), ...options.env },
+    port,
+    healthPath: '/health',
+    cachePath: HF_CACHE,
+    shmSizeBytes: shmSizeBytes(options.shm_size ?? '16g'),
+    stopGraceSeconds: 30,
+  });
+}

@@ -8,6 +8,8 @@ import { parseOptionsForNode } from './parse.ts';
 import type { Recipe, RecipeContext } from './types.ts';
 
 export const VLLM_IMAGE = 'vllm/vllm-openai:v0.11.0';
+// vLLM-Omni's image (vLLM with the omni-modality runtime), for `omni: true`.
+export const VLLM_OMNI_IMAGE = 'vllm/vllm-omni:v0.14.0';
 export const HF_CACHE = '/root/.cache/huggingface';
 
 export const vllmRecipe: Recipe = {
@@ -18,9 +20,12 @@ export const vllmRecipe: Recipe = {
   spec(raw, ctx: RecipeContext): EngineSpec {
     const options = raw as RecipeOptions['vllm'];
     const port = options.port ?? ctx.port;
-    const args = [
-      '--model',
-      options.model ?? ctx.model,
+    // vLLM-Omni is started as `vllm serve <model> --omni`, which takes the model as its
+    // first argument rather than --model.
+    const args = options.omni
+      ? [options.model ?? ctx.model, '--omni']
+      : ['--model', options.model ?? ctx.model];
+    args.push(
       '--served-model-name',
       ctx.model,
       '--host',
@@ -29,7 +34,7 @@ export const vllmRecipe: Recipe = {
       String(port),
       '--tensor-parallel-size',
       String(Math.max(1, ctx.gpuIndices.length)),
-    ];
+    );
     pushFlag(args, '--max-model-len', options.max_model_len);
     pushFlag(args, '--dtype', options.dtype);
     pushFlag(args, '--gpu-memory-utilization', options.gpu_memory_utilization);
@@ -37,8 +42,10 @@ export const vllmRecipe: Recipe = {
     if (options.trust_remote_code) args.push('--trust-remote-code');
     args.push(...(options.extra_args ?? []));
     return containerSpec(ctx, {
-      image: options.image ?? VLLM_IMAGE,
-      entrypoint: ['python3', '-m', 'vllm.entrypoints.openai.api_server'],
+      image: options.image ?? (options.omni ? VLLM_OMNI_IMAGE : VLLM_IMAGE),
+      entrypoint: options.omni
+        ? ['vllm', 'serve']
+        : ['python3', '-m', 'vllm.entrypoints.openai.api_server'],
       command: args,
       env: { HF_HOME: HF_CACHE, ...huggingFaceEnv(), ...options.env },
       port,

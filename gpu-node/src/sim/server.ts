@@ -25,6 +25,16 @@ import {
   embeddingInputs,
   planOutput,
 } from './requests.ts';
+import {
+  EXTRA_ROUTES,
+  audio,
+  contentTypeOf,
+  images,
+  rerank,
+  score,
+  type ExtraContext,
+  type ExtraRoute,
+} from './extra.ts';
 import { ResponsesAnswer, ResponsesRequestSchema, responsesPrompt } from './responses.ts';
 import { analyzePrompt, analyzeTokenIds } from './tokenizer.ts';
 
@@ -32,6 +42,8 @@ export type { SimOptions } from './options.ts';
 
 export const OWNED_BY = 'fleetgate-sim';
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+// Audio uploads are read whole too (the simulator is not what a benchmark measures).
+export const MAX_AUDIO_BYTES = 32 * 1024 * 1024;
 const MAX_SIM_DELAY_MS = 600_000;
 
 export interface SimServer {
@@ -40,24 +52,26 @@ export interface SimServer {
   close(): Promise<void>;
 }
 
-type ReadResult = { ok: true; text: string } | { ok: false; status: number; message: string };
+type ReadResult =
+  { ok: true; text: string; bytes: Buffer } | { ok: false; status: number; message: string };
 
 // Reads a bounded body. An oversized one is drained rather than cut off, so the client
 // reads the 413 instead of a reset connection; one far over the bound is cut off anyway.
-function readBody(req: IncomingMessage): Promise<ReadResult> {
+function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<ReadResult> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else if (size > 4 * MAX_BODY_BYTES) req.destroy();
+      if (size <= limit) chunks.push(chunk);
+      else if (size > 4 * limit) req.destroy();
     });
     req.on('end', () => {
-      if (size > MAX_BODY_BYTES) {
-        resolve({ ok: false, status: 413, message: `request body over ${MAX_BODY_BYTES} bytes` });
+      if (size > limit) {
+        resolve({ ok: false, status: 413, message: `request body over ${limit} bytes` });
       } else {
-        resolve({ ok: true, text: Buffer.concat(chunks, size).toString('utf8') });
+        const bytes = Buffer.concat(chunks, size);
+        resolve({ ok: true, text: bytes.toString('utf8'), bytes });
       }
     });
     req.on('error', () => resolve({ ok: false, status: 400, message: 'request body not read' }));
@@ -160,6 +174,12 @@ export class Simulator {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    const extra = EXTRA_ROUTES[path];
+    if (extra !== undefined) {
+      if (req.method !== 'POST') return this.methodNotAllowed(res, 'POST');
+      void this.serveExtra(extra, req, res);
+      return;
+    }
     const route = POST_ROUTES[path];
     if (route !== undefined) {
       if (req.method !== 'POST') return this.methodNotAllowed(res, 'POST');
@@ -253,6 +273,43 @@ export class Simulator {
             ? this.responses(req, res, body)
             : this.text(route, req, res, body);
       if (answer) this.start(answer, parseDelay(req));
+    } catch (err) {
+      if (err instanceof RequestError) sendError(res, err.status, err.message, err.param);
+      else {
+        console.error('fleetgate-sim: request failed:', err);
+        sendError(res, 500, 'internal error in the engine simulator');
+      }
+    }
+  }
+
+  private async serveExtra(route: ExtraRoute, req: IncomingMessage, res: ServerResponse) {
+    const audioRoute = route === 'transcription' || route === 'translation';
+    try {
+      const read = await readBody(req, audioRoute ? MAX_AUDIO_BYTES : MAX_BODY_BYTES);
+      if (!read.ok) throw new RequestError(read.status, read.message);
+      if (this.closed || !this.ready()) {
+        throw new RequestError(503, 'the engine is not ready (starting or shutting down)');
+      }
+      const ctx: ExtraContext = {
+        seed: this.options.seed,
+        checkModel: (model) => this.checkModel(model),
+        injectFault: () => {
+          if (this.injectedFault(req) !== 'none') {
+            throw new RequestError(500, 'simulated failure (x-sim-error)');
+          }
+        },
+        invalid: (message, param) => new RequestError(400, message, param),
+      };
+      if (audioRoute) return audio(route, read.bytes, contentTypeOf(req), res, ctx);
+      let body: unknown;
+      try {
+        body = JSON.parse(read.text);
+      } catch (err) {
+        throw new RequestError(400, `invalid JSON body: ${(err as Error).message}`);
+      }
+      if (route === 'images') images(body, res, ctx);
+      else if (route === 'rerank') rerank(body, res, ctx);
+      else score(body, res, ctx);
     } catch (err) {
       if (err instanceof RequestError) sendError(res, err.status, err.message, err.param);
       else {

@@ -9,6 +9,9 @@
 // the URL its own compiled file would have under dist/. Paths then resolve as they do from
 // the sources, against a dist/ that also holds the migrations and a package.json.
 //
+// `tsx build.ts ui` (`npm run build:ui`) bundles only the dashboard into gateway/ui/dist
+// (gateway/ui/bundle.ts), for the Node host run from the sources and for wrangler.
+//
 // `npm run images` (`tsx build.ts images`) builds the two images of docker/ from a staged
 // copy of the package: what `npm pack` ships, plus the production dependencies installed
 // here by `npm ci --omit=dev` from the lockfile, so `docker build` needs no network.
@@ -19,6 +22,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { build, type Plugin } from 'esbuild';
+import { buildUi } from './gateway/ui/bundle.ts';
 
 const exec = promisify(execFile);
 
@@ -84,6 +88,9 @@ export async function buildDist(): Promise<void> {
   }
   // Read at run time, relative to the compiled modules (see above).
   await cp(join(ROOT, 'schema/migrations'), join(DIST, 'schema/migrations'), { recursive: true });
+  // The dashboard, where the compiled Node host looks for it (gateway/ui/dist beside its
+  // gateway/src, as from the sources).
+  await buildUi(join(DIST, 'gateway/ui/dist'));
   const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
     version: string;
   };
@@ -168,6 +175,9 @@ async function buildImagesCommand(argv: string[]): Promise<void> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const [command, ...rest] = process.argv.slice(2);
   if (command === 'images') await buildImagesCommand(rest);
-  else if (command === undefined) await buildDist();
-  else throw new Error(`build.ts: unknown command '${command}' (none, or images)`);
+  else if (command === 'ui') {
+    const files = await buildUi();
+    console.log(`built the dashboard into gateway/ui/dist/ui/: ${files.join(', ')}`);
+  } else if (command === undefined) await buildDist();
+  else throw new Error(`build.ts: unknown command '${command}' (none, ui, or images)`);
 }

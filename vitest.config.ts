@@ -1,4 +1,10 @@
 import { defineConfig } from 'vitest/config';
+import { buildUi } from './gateway/ui/bundle.ts';
+
+// The dashboard's files (gateway/ui/dist, never committed), built fresh for every run:
+// the Node host serves them at /ui and the Worker's assets binding reads them
+// (wrangler.toml), in test/gateway/ui.test.ts, test/worker/ui.test.ts and the browser test.
+await buildUi();
 
 export default defineConfig({
   test: {

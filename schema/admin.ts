@@ -351,6 +351,7 @@ export const StatsBucketSchema = z.object({
   prompt_tokens: z.number().int().nonnegative(),
   completion_tokens: z.number().int().nonnegative(),
   requests_per_s: z.number().nonnegative(),
+  errors_per_s: z.number().nonnegative(),
   // Prompt and completion tokens together.
   tokens_per_s: z.number().nonnegative(),
   ttft_samples: z.number().int().nonnegative(),

@@ -5,6 +5,7 @@
 //   /admin/v1/*       admin API (FLEETGATE_ADMIN_TOKEN)
 //   /node/v1/*        node control plane (registration token, then node secret)
 //   /v1/*             OpenAI API (API keys)
+//   /ui/              the dashboard's files (ui/serve.ts); it speaks to /admin/v1
 //
 // Every response carries x-request-id; every error has OpenAI's shape.
 import { sql } from 'drizzle-orm';
@@ -30,6 +31,7 @@ import { openaiApp } from './openai/index.ts';
 import { LiveStats } from './routing/live.ts';
 import { usageTotals } from './store/usage.ts';
 import type { AppDeps, AppEnv } from './types.ts';
+import { uiApp } from './ui/serve.ts';
 
 const HEALTH_TIMEOUT_MS = 5000;
 
@@ -134,6 +136,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.use('/v1/*', apiKeyAuth(deps, { cache: keyCache }));
   app.route('/v1', keyInfoApp({ limiter, now }));
   app.route('/v1', openaiApp(deps, live, gate));
+  app.route('/', uiApp(deps.uiAssets));
 
   app.notFound((c) => {
     const error = notFound(`no route for ${c.req.method} ${c.req.path}`, 'unknown_url');

@@ -27,6 +27,7 @@ import { usageTotals } from './store/usage.ts';
 import { loadOrCreateSigningJwk } from './store/settings.ts';
 import { DB_TIMEOUT_MS, withDbTimeout } from './store/timeout.ts';
 import { createBatchingUsageSink } from './usage/sink.ts';
+import { loadUiFolder } from './ui/folder.ts';
 import { openUsageSpool } from './usage/spool.ts';
 
 export const DEFAULT_DB_URL = 'file:./data/fleetgate.db';
@@ -38,6 +39,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 // written on the next start.
 const SHUTDOWN_FLUSH_MS = 5000;
 const DEFAULT_SPOOL_FOLDER = './data/usage-spool';
+// The built dashboard (gateway/ui/bundle.ts), beside the sources or the compiled package.
+const UI_FOLDER = fileURLToPath(new URL('../ui/dist/ui', import.meta.url));
 
 export interface StartGatewayOptions {
   // Defaults to process.env.
@@ -162,11 +165,16 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       usage,
       loadUsage: (keyId, start, end) => usageTotals(db, keyId, start, end),
     });
+    const uiAssets = await loadUiFolder(UI_FOLDER);
+    if (!uiAssets) {
+      console.log(`dashboard not built (npm run build:ui): /ui answers 404`);
+    }
     const app = createApp({
       db,
       config,
       signer,
       usage,
+      uiAssets,
       // Shared by every replica with FLEETGATE_REDIS_URL; else counted in this process.
       limiter: redis?.limiter,
       transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),

@@ -130,7 +130,12 @@ export interface AppDeps {
   // How long key lookups and routing-table loads wait for the database before giving up
   // (store/timeout.ts). Default DB_TIMEOUT_MS (5000).
   dbTimeoutMs?: number;
+  // The dashboard's files (ui/serve.ts): answers a GET for a path under /ui/. The Node
+  // host reads the built folder, the Worker its assets binding; absent: no dashboard.
+  uiAssets?: UiAssets;
 }
+
+export type UiAssets = (request: Request) => Promise<Response>;
 
 export interface AuthenticatedKey {
   id: string;

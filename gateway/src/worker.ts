@@ -27,6 +27,8 @@ export interface Env extends LimiterEnv {
   FLEETGATE_ACCESS_LOG?: string;
   FLEETGATE_CORS_ORIGINS?: string;
   FLEETGATE_API_DOCS?: string;
+  // The dashboard's files (wrangler.toml [assets]).
+  ASSETS?: Fetcher;
 }
 
 function parseSigningJwk(raw: string | undefined): JWK {
@@ -70,6 +72,7 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     throw new HostConfigError(`FLEETGATE_SIGNING_JWK is not usable: ${reason}`, { cause: err });
   }
   const db = await openDb(env);
+  const assets = env.ASSETS;
   const usage = createDirectUsageSink(db);
   if (!env.KEY_LIMITER) {
     throw new HostConfigError(
@@ -86,6 +89,7 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     transport: directTransport,
     // Objects, so Workers Logs can query their fields.
     accessLog: accessLogWriter(config.accessLog ?? 'off', 'objects'),
+    uiAssets: assets ? (request) => assets.fetch(request) : undefined,
   });
 }
 

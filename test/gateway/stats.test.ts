@@ -92,6 +92,7 @@ describe('stats', () => {
       prompt_tokens: 257 * 3 + 3 + 0 + 7 + 1,
       completion_tokens: 257 * 5 + 5 + 0 + 0 + 1,
       requests_per_s: Math.round((261 / 60) * 1000) / 1000,
+      errors_per_s: Math.round((2 / 60) * 1000) / 1000,
       tokens_per_s: Math.round(((257 * 8 + 8 + 7 + 2) / 60) * 1000) / 1000,
       ttft_samples: firstTtfts.length,
       ttft_p50_ms: percentile(firstTtfts, 50),

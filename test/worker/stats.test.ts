@@ -36,6 +36,7 @@ it('answers buckets with exact TTFT percentiles from D1', async () => {
     prompt_tokens: 24,
     completion_tokens: 36,
     requests_per_s: 0.2,
+    errors_per_s: 0.017,
     tokens_per_s: 1,
     ttft_samples: 11,
     ttft_p50_ms: 60,

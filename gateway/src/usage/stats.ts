@@ -85,6 +85,7 @@ export function assembleStats(
       prompt_tokens: t?.promptTokens ?? 0,
       completion_tokens: t?.completionTokens ?? 0,
       requests_per_s: round3(requests / seconds),
+      errors_per_s: round3((t?.errors ?? 0) / seconds),
       tokens_per_s: round3(tokens / seconds),
       ttft_samples: p?.samples ?? 0,
       ttft_p50_ms: p?.p50 ?? null,

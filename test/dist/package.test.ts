@@ -78,6 +78,16 @@ describe('the installed package', () => {
     expect(await res.json()).toMatchObject({ status: 'ok' });
   });
 
+  it('serves the dashboard built into the package', async () => {
+    const page = await fetch(`${gatewayUrl}/ui/`);
+    expect(page.status).toBe(200);
+    const script = /src="\.\/(app-[A-Z0-9]{8}\.js)"/.exec(await page.text())?.[1];
+    expect(script).toBeDefined();
+    const js = await fetch(`${gatewayUrl}/ui/${script}`);
+    expect(js.status).toBe(200);
+    expect((await js.text()).length).toBeGreaterThan(10_000);
+  });
+
   it('joins a node in one command and serves a simulated model through the gateway', async () => {
     const { token } = await admin.request<{ token: string }>('POST', '/registration-tokens', {
       name: 'dist',

@@ -24,6 +24,8 @@ describe('usage CSV', () => {
           completion_tokens: 20,
           total_tokens: 30,
           spend_usd: 0.5,
+          images: 2,
+          audio_seconds: 0,
           avg_latency_ms: 12.5,
           avg_ttft_ms: null,
         },
@@ -31,8 +33,8 @@ describe('usage CSV', () => {
       'key',
     );
     expect(csv).toBe(
-      'key,requests,errors,prompt_tokens,completion_tokens,total_tokens,spend_usd,avg_latency_ms,avg_ttft_ms\r\n' +
-        '"team, a",3,1,10,20,30,0.5,12.5,\r\n',
+      'key,requests,errors,prompt_tokens,completion_tokens,total_tokens,spend_usd,images,audio_seconds,avg_latency_ms,avg_ttft_ms\r\n' +
+        '"team, a",3,1,10,20,30,0.5,2,0,12.5,\r\n',
     );
   });
 });

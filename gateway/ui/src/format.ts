@@ -42,6 +42,8 @@ export const USAGE_COLUMNS = [
   'completion_tokens',
   'total_tokens',
   'spend_usd',
+  'images',
+  'audio_seconds',
   'avg_latency_ms',
   'avg_ttft_ms',
 ] as const satisfies readonly (keyof UsageRow)[];

@@ -149,6 +149,9 @@ export const SimOptionsSchema = z
     // 200), for hang_ms (0: until restarted). 0 or absent: never.
     hang_after_requests: z.number().int().min(0).optional(),
     hang_ms: z.number().min(0).max(86_400_000).optional(),
+    // One line on stdout per answered request, like vLLM's request log (off by default:
+    // benchmarks run the simulator at thousands of requests per second).
+    log_requests: z.boolean().optional(),
   })
   .strict();
 

@@ -37,6 +37,7 @@ export function simArgs(options: RecipeOptions['sim'], port: number, model: stri
     const value = options[key];
     if (value !== undefined) args.push(flag, String(value));
   }
+  if (options.log_requests === true) args.push('--log-requests');
   return args;
 }
 

@@ -60,8 +60,13 @@ describe('parseCli', () => {
         startupDelayMs: 100,
         hangAfterRequests: 3,
         hangMs: 500,
+        logRequests: false,
       },
     });
+    const logging = parseCli(['--model', 'm', '--log-requests']);
+    expect(logging.help === false && logging.options.logRequests).toBe(true);
+    const fromEnv = parseCli(['--model', 'm'], { FLEETGATE_SIM_LOG_REQUESTS: '1' });
+    expect(fromEnv.help === false && fromEnv.options.logRequests).toBe(true);
     const vllmStyle = parseCli(['--model', 'm', '--served-model-name', 'x', 'y', '--seed', '1']);
     expect(vllmStyle.help === false && vllmStyle.options.servedModelNames).toEqual(['x', 'y']);
     const defaults = parseCli(['--model', 'm']);
@@ -99,7 +104,7 @@ describe('main.ts as a process', () => {
     const main = fileURLToPath(new URL('./main.ts', import.meta.url));
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', main, '--port', '0', '--model', 'proc-sim'],
+      ['--import', 'tsx', main, '--port', '0', '--model', 'proc-sim', '--log-requests'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
@@ -118,6 +123,17 @@ describe('main.ts as a process', () => {
       'fleetgate-sim (engine simulator, not a real model) listening on http://127.0.0.1:',
     );
     expect((await fetch(`${url}/health`)).status).toBe(200);
+    // --log-requests: a line per answered request, naming its request id.
+    const answer = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'req-logged-1' },
+      body: JSON.stringify({ model: 'proc-sim', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(answer.status).toBe(200);
+    await answer.text();
+    await expect
+      .poll(() => output)
+      .toMatch(/fleetgate-sim: POST \/v1\/chat\/completions 200 \d+ ms request_id=req-logged-1\n/);
     const exited = new Promise<number | null>((resolve) =>
       child.on('exit', (code) => resolve(code)),
     );

@@ -23,6 +23,7 @@ fleetgate-sim: an OpenAI-compatible engine simulator (not a real model).
   --startup-delay-ms X          time /health answers 503 after start (default 0)
   --hang-after-requests N       fault: stop producing tokens after N requests (0 = never)
   --hang-ms X                   how long such a hang lasts, 0 = until restarted (default 0)
+  --log-requests                print one line per answered request (default off)
 
 Each setting can also come from the environment, e.g. FLEETGATE_SIM_ITL_MS=20.`;
 
@@ -68,6 +69,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
         ...Object.fromEntries(stringFlags.map((f) => [f, { type: 'string' as const }])),
         'served-model-name': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
+        'log-requests': { type: 'boolean' },
       },
     });
     values = parsed.values;
@@ -109,6 +111,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = {}): CliResult
     if (!Number.isInteger(n) || n < 0 || n > 65535)
       throw new CliError(`${port[1]} must be a port number from 0 to 65535`);
     opts.port = n;
+  }
+  const logRequests = env.FLEETGATE_SIM_LOG_REQUESTS;
+  if (
+    values['log-requests'] === true ||
+    (logRequests !== undefined && /^(1|true)$/i.test(logRequests))
+  ) {
+    opts.logRequests = true;
   }
   if (served.length > 0) opts.servedModelNames = served;
   else if (env.FLEETGATE_SIM_SERVED_MODEL_NAME) {

@@ -26,6 +26,8 @@ export interface SimOptions {
   // hangMs (0: until restarted), while /health keeps answering 200.
   hangAfterRequests: number;
   hangMs: number;
+  // One stdout line per answered request (method, path, status, time, request id).
+  logRequests: boolean;
 }
 
 // Chosen to look like a small model on one GPU: answers stream at ~60 tokens/s.
@@ -45,10 +47,16 @@ export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'model'> = {
   startupDelayMs: 0,
   hangAfterRequests: 0,
   hangMs: 0,
+  logRequests: false,
 };
 
 // The tunables, in the recipe schema's snake_case, for validation.
-export const TunableSchema = SimOptionsSchema.omit({ image: true, port: true, gpus: true });
+export const TunableSchema = SimOptionsSchema.omit({
+  image: true,
+  port: true,
+  gpus: true,
+  log_requests: true,
+});
 
 export const TUNABLE_KEYS = {
   seed: 'seed',

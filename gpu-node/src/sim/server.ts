@@ -174,6 +174,9 @@ export class Simulator {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
+    if (this.options.logRequests && path !== '/health' && path !== '/metrics') {
+      this.logWhenAnswered(req, res, path);
+    }
     const extra = EXTRA_ROUTES[path];
     if (extra !== undefined) {
       if (req.method !== 'POST') return this.methodNotAllowed(res, 'POST');
@@ -194,6 +197,19 @@ export class Simulator {
     }
     sendError(res, 404, `no route for ${req.method ?? 'GET'} ${path}`);
   };
+
+  // The request log line, in the spirit of vLLM's: written when the answer has ended.
+  private logWhenAnswered(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const started = performance.now();
+    const header = req.headers['x-request-id'];
+    const id = typeof header === 'string' ? header.slice(0, 128).replace(/[^\w.:-]/g, '?') : '-';
+    res.once('close', () => {
+      const ms = Math.round(performance.now() - started);
+      console.log(
+        `fleetgate-sim: ${req.method ?? 'GET'} ${path} ${res.statusCode} ${ms} ms request_id=${id}`,
+      );
+    });
+  }
 
   // Ends every answer in flight (the server is closing).
   shutdown(): void {

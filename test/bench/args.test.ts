@@ -11,6 +11,8 @@ describe('parseBenchArgs', () => {
       worker: false,
       memory: true,
       memoryS: 10,
+      slowStreams: 1000,
+      long: 64,
       out: undefined,
       routing: false,
       help: false,
@@ -43,9 +45,16 @@ describe('parseBenchArgs', () => {
   });
 
   it('turns phases off with 0', () => {
-    const o = parseBenchArgs(['--non-streaming', '0', '--memory-duration', '0']);
+    const o = parseBenchArgs(['--non-streaming', '0', '--memory-duration', '0', '--long', '0']);
     expect(o.nonStreaming).toBe(0);
     expect(o.memory).toBe(false);
+    expect(o.long).toBe(0);
+  });
+
+  it('reads the slow streams and the long level', () => {
+    const o = parseBenchArgs(['--slow-streams', '300', '--long', '16']);
+    expect(o).toMatchObject({ slowStreams: 300, long: 16 });
+    expect(() => parseBenchArgs(['--slow-streams', '0'])).toThrow(/--slow-streams/);
   });
 
   it('names the bad option', () => {

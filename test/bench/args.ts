@@ -9,6 +9,10 @@ export interface BenchOptions {
   worker: boolean;
   memory: boolean;
   memoryS: number;
+  // Streams held open by the slow-stream memory phase.
+  slowStreams: number;
+  // Clients of the long-stream level (512-token answers); 0 skips it.
+  long: number;
   out: string | undefined;
   // The routing benchmark (policies against workloads) instead of the overhead one.
   routing: boolean;
@@ -21,7 +25,10 @@ export const USAGE = `npm run bench -- [options]
   --non-streaming 16     clients of the non-streaming level; 0 skips it (default 16)
   --duration 5           measured seconds per level (default 5)
   --warmup 1             warm-up seconds before each level (default 1)
+  --long 64              clients of the long-stream level (512-token answers); 0 skips it
+                         (default 64)
   --memory-duration 10   seconds of the slow-stream memory phase; 0 skips it (default 10)
+  --slow-streams 1000    streams the memory phase holds open (default 1000)
   --worker               also measure the Worker host under wrangler dev (path d)
   --routing              instead: the routing policies against workloads A, B, C
                          (--duration and --warmup apply per policy; defaults 10 and 2)
@@ -62,6 +69,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         duration: { type: 'string' },
         warmup: { type: 'string' },
         'memory-duration': { type: 'string', default: '10' },
+        'slow-streams': { type: 'string', default: '1000' },
+        long: { type: 'string', default: '64' },
         worker: { type: 'boolean', default: false },
         routing: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -92,6 +101,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     worker: v.worker,
     memory: memoryS > 0,
     memoryS,
+    slowStreams: positiveNumber('slow-streams', v['slow-streams'], { integer: true }),
+    long: positiveNumber('long', v.long, { allowZero: true, integer: true }),
     out: v.out,
     routing: v.routing,
     help: v.help,

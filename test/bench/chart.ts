@@ -113,7 +113,10 @@ export function renderChart(title: string, panels: readonly Panel[]): string {
 
 // TTFT p50 and requests/s of the streaming levels, grouped by concurrency, one bar per path.
 export function chartFor(results: BenchResults): string {
-  const streaming = results.levels.filter((l) => l.stream);
+  // The short answers' levels; the long-stream level would share a concurrency with them.
+  const streaming = results.levels.filter(
+    (l) => l.stream && l.tokens === results.settings.maxTokens,
+  );
   const levels = [...new Set(streaming.map((l) => l.concurrency))].sort((a, b) => a - b);
   const paths = PATHS.filter((p) => streaming.some((l) => l.path === p));
   const panel = (title: string, pick: (l: (typeof streaming)[number]) => number | null): Panel => ({

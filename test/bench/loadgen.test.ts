@@ -84,6 +84,11 @@ describe('runLoad', () => {
     expect(result.ttftMs?.count).toBe(result.completed);
     expect(result.latencyMs.count).toBe(result.completed);
     expect(result.rps).toBeCloseTo(result.completed / 0.3);
+    // Chunks inside the window: every answer finished in it, less what at most one answer
+    // per client got before the window opened, plus what the answers still open at its
+    // end got.
+    expect(result.chunksInWindow).toBeGreaterThanOrEqual((result.completed - 4) * CHUNKS);
+    expect(result.chunksInWindow).toBeLessThanOrEqual((result.completed + 4) * CHUNKS);
     // First token arrives before the answer ends.
     expect(result.ttftMs?.p50 ?? Infinity).toBeLessThanOrEqual(result.latencyMs.p50);
   });
@@ -96,6 +101,7 @@ describe('runLoad', () => {
     expect(result.completed).toBeGreaterThan(0);
     expect(result.ttftMs).toBeNull();
     expect(result.chunksPerAnswer).toBeNull();
+    expect(result.chunksInWindow).toBe(0);
   });
 
   it('counts HTTP errors and streams cut before [DONE] as failures', async () => {

@@ -46,6 +46,9 @@ export interface LoadResult {
   latencyMs: Summary;
   // Content chunks per successful streamed answer, on average (a sanity check).
   chunksPerAnswer: number | null;
+  // Content chunks received while the window was open, whichever request they belonged to:
+  // the divisor of CPU per chunk (long answers straddle the window's edges).
+  chunksInWindow: number;
   // CPU seconds the load generator itself used in the window.
   clientCpuS: number;
 }
@@ -86,6 +89,7 @@ function sendOne(
   body: string,
   stream: boolean,
   timeoutMs: number,
+  onChunks: (n: number) => void = () => undefined,
 ): Promise<Outcome> {
   const start = performance.now();
   return new Promise<Outcome>((resolve) => {
@@ -127,7 +131,9 @@ function sendOne(
         if (stream) {
           const probe = new StreamProbe();
           res.on('data', (d: string) => {
+            const before = probe.contentChunks;
             if (probe.push(d)) ttftMs = performance.now() - start;
+            if (probe.contentChunks > before) onChunks(probe.contentChunks - before);
           });
           res.on('end', () => {
             if (probe.error) finish(false, `stream error: ${probe.error}`);
@@ -185,6 +191,7 @@ export async function runLoad(
   const inWindow: Outcome[] = [];
   let cpuAtStart = process.cpuUsage();
   let cpuInWindow = { user: 0, system: 0 };
+  let chunksInWindow = 0;
 
   // The window's edges are announced exactly once each, even when the last request ends
   // just before its timer fires (the workers then finish first).
@@ -213,7 +220,17 @@ export async function runLoad(
         const { aud, instance, model } = config.jwt;
         headers.authorization = `Bearer ${await signer.sign({ aud, jti: randomUUID(), instance, model, scope: 'inference' })}`;
       }
-      const outcome = await sendOne(agent, url, headers, body, config.stream, config.timeoutMs);
+      const outcome = await sendOne(
+        agent,
+        url,
+        headers,
+        body,
+        config.stream,
+        config.timeoutMs,
+        (n) => {
+          if (started && !ended) chunksInWindow += n;
+        },
+      );
       if (outcome.end >= windowStart && outcome.end < windowEnd) inWindow.push(outcome);
       // A refused connection fails at once; do not spin on it.
       if (!outcome.ok && outcome.latencyMs < 1) await new Promise((r) => setTimeout(r, 10));
@@ -244,6 +261,7 @@ export async function runLoad(
     latencyMs: summarize(ok.map((o) => o.latencyMs)),
     chunksPerAnswer:
       config.stream && ok.length ? ok.reduce((a, o) => a + o.chunks, 0) / ok.length : null,
+    chunksInWindow,
     clientCpuS: (cpuInWindow.user + cpuInWindow.system) / 1e6,
   };
 }

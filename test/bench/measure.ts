@@ -2,7 +2,7 @@
 // window's start and end, RSS sampled every 100 ms in between (VmHWM would give the peak
 // since the process started, not the peak of this level).
 import { cpuSeconds, descendants, memory, processTable } from './procfs.ts';
-import type { ProcessUsage } from './results.ts';
+import type { MemorySample, ProcessUsage } from './results.ts';
 
 // A role ('gateway', 'daemon', 'sim') is one process, or a process and everything it
 // started (wrangler dev runs the Worker in a workerd child).
@@ -79,7 +79,7 @@ export class WindowProbe {
 
 // RSS of one process over time, for the slow-stream memory phase.
 export class RssRecorder {
-  readonly samples: { tMs: number; rssKb: number }[] = [];
+  readonly samples: MemorySample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private t0 = 0;
 
@@ -100,8 +100,29 @@ export class RssRecorder {
     this.sample();
   }
 
+  // Milliseconds since start(), on the samples' clock.
+  elapsedMs(): number {
+    return Math.round(performance.now() - this.t0);
+  }
+
   private sample(): void {
-    const rssKb = sum(pidsOf(this.role), (pid) => memory(pid).rssKb);
-    this.samples.push({ tMs: Math.round(performance.now() - this.t0), rssKb });
+    const pids = pidsOf(this.role);
+    const rssKb = sum(pids, (pid) => memory(pid).rssKb);
+    // The split is read for a single process only (wrangler's tree would mix processes).
+    const split = pids.length === 1 && pids[0] !== undefined ? safeMemory(pids[0]) : undefined;
+    this.samples.push({
+      tMs: this.elapsedMs(),
+      rssKb,
+      anonKb: split?.anonKb ?? null,
+      fileKb: split?.fileKb ?? null,
+    });
+  }
+}
+
+function safeMemory(pid: number) {
+  try {
+    return memory(pid);
+  } catch {
+    return undefined;
   }
 }

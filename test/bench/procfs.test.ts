@@ -31,9 +31,11 @@ describe('parseStat', () => {
 });
 
 describe('parseStatus', () => {
-  it('reads VmRSS and VmHWM in KiB', () => {
+  it('reads VmRSS and VmHWM in KiB, and the split of RSS where the kernel reports it', () => {
     const text = 'Name:\tnode\nVmPeak:\t  999 kB\nVmHWM:\t   52000 kB\nVmRSS:\t   48123 kB\n';
-    expect(parseStatus(text)).toEqual({ rssKb: 48123, hwmKb: 52000 });
+    expect(parseStatus(text)).toEqual({ rssKb: 48123, hwmKb: 52000, anonKb: null, fileKb: null });
+    const split = `${text}RssAnon:\t   40000 kB\nRssFile:\t    8000 kB\nRssShmem:\t  123 kB\n`;
+    expect(parseStatus(split)).toMatchObject({ anonKb: 40000, fileKb: 8000 });
   });
 
   it('fails when a line is missing (a kernel thread has no VmRSS)', () => {

@@ -46,16 +46,29 @@ export interface ProcMemory {
   // Resident set size now, and its high-water mark since the process started (KiB).
   rssKb: number;
   hwmKb: number;
+  // RSS split into anonymous memory (heaps, buffers) and mapped files (code, libraries);
+  // null on kernels before 4.5, which do not report it.
+  anonKb: number | null;
+  fileKb: number | null;
 }
 
-// /proc/<pid>/status: the VmRSS and VmHWM lines.
+// /proc/<pid>/status: the VmRSS, VmHWM, RssAnon and RssFile lines.
 export function parseStatus(text: string): ProcMemory {
-  const kb = (name: string): number => {
+  const find = (name: string): number | null => {
     const match = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
-    if (!match?.[1]) throw new Error(`${name} missing from /proc status`);
-    return Number(match[1]);
+    return match?.[1] ? Number(match[1]) : null;
   };
-  return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  const kb = (name: string): number => {
+    const value = find(name);
+    if (value === null) throw new Error(`${name} missing from /proc status`);
+    return value;
+  };
+  return {
+    rssKb: kb('VmRSS'),
+    hwmKb: kb('VmHWM'),
+    anonKb: find('RssAnon'),
+    fileKb: find('RssFile'),
+  };
 }
 
 // All descendants of root (children, their children, ...), given every process's parent.

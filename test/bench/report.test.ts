@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { level, results } from './fixtures.ts';
+import { level, memory, results } from './fixtures.ts';
 import {
   checkTargets,
   compareToDirect,
@@ -58,17 +58,38 @@ describe('compareToDirect', () => {
 });
 
 describe('checkTargets', () => {
-  it('reports each target at 64 streams as met or not, for the gateway paths only', () => {
-    const checks = checkTargets([
-      level('direct', 64, { ttft: [20, 20, 20, 20], rps: 1000 }),
-      level('node', 64, { ttft: [50, 50, 50, 50], rps: 100 }),
-      level('gateway', 64, { ttft: [21, 21, 21, 40], rps: 790 }),
+  it("reports issue 11's targets as met or not, the CPU ones against the floor (m)", () => {
+    const checks = checkTargets(
+      [
+        level('direct', 64, { ttft: [20, 20, 20, 20], rps: 1000 }),
+        level('floor', 64, { cpu: { floor: 1 } }),
+        level('node', 64, { ttft: [50, 50, 50, 50], rps: 100, cpu: { daemon: 1.1 } }),
+        level('gateway', 64, { ttft: [22, 22, 22, 40], rps: 890, cpu: { gateway: 1.4 } }),
+        level('direct', 256, { rps: 1000 }),
+        level('floor', 256, { cpu: { floor: 2 } }),
+        level('node', 256, { cpu: { daemon: 2.6 } }),
+        level('gateway', 256, { rps: 700, cpu: { gateway: 2.6 } }),
+        // The long-stream level shares a concurrency, but is not what the targets measure.
+        level('direct', 64, { tokens: 512, rps: 10 }),
+        level('gateway', 64, { tokens: 512, rps: 1 }),
+      ],
+      {
+        ...memory,
+        startKb: 100_000,
+        endKb: 105_000,
+      },
+    );
+    expect(checks.map((c) => [c.path, c.what.split(' ')[0], c.met])).toEqual([
+      ['gateway', 'gateway', false], // 1.4x the floor at 64
+      ['node', 'daemon', true], // 1.1x
+      ['gateway', 'gateway', true], // 1.3x at 256
+      ['node', 'daemon', false], // 1.3x
+      ['gateway', 'added', true], // +2 ms TTFT p50 at 64
+      ['gateway', 'throughput', false], // 89% at 64
+      ['gateway', 'throughput', true], // 70% at 256
+      ['gateway', 'gateway', true], // RSS +5% while open
     ]);
-    expect(checks.map((c) => [c.path, c.met])).toEqual([
-      ['gateway', true], // p50 +1 ms
-      ['gateway', false], // p99 about +19 ms
-      ['gateway', false], // 79% of the direct throughput
-    ]);
+    expect(checks[0]?.measured).toBe('1.40×');
   });
 });
 
@@ -77,11 +98,22 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(
       results([
         level('direct', 64),
+        level('floor', 64, { cpu: { floor: 1.5 } }),
         level('node', 64),
         level('gateway', 64, { completed: 2000 }),
         level('gateway', 16, { stream: false }),
+        level('floor', 64, { tokens: 512, completed: 100, cpu: { floor: 2 } }),
+        level('gateway', 64, { tokens: 512, completed: 100, cpu: { gateway: 5 } }),
       ]),
     );
+    expect(md).toContain('## CPU per hop against the bare hop (m)');
+    // 64 streams: floor 1.5 ms per request, gateway 3 s / 2000 = 1.5 ms: 1.00x.
+    expect(md).toMatch(
+      /\| stream\s+\|\s+64 \|\s+32 \| CPU ms \/ request\s+\|\s+1\.50 \(1\.00×\) \|/,
+    );
+    // 512 tokens: 100 answers x 512 chunks; floor 2 s, gateway 5 s per 51,200 chunks.
+    expect(md).toMatch(/CPU ms \/ 1000 chunks \|\s+39\.06 \(1\.00×\) \|.*97\.66 \(2\.50×\) \|$/m);
+    expect(md).toContain('stream, 512 tok');
     expect(md).toContain('2 CPU cores');
     expect(md).toContain('Load average at start: 0.50; commit abc1234.');
     expect(md).toContain('## Overhead versus the direct path (a)');
@@ -101,6 +133,15 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(r);
     expect(md).toContain('- worker path skipped: wrangler failed');
     expect(md).toContain('HTTP 503: no ready instance');
+  });
+});
+
+describe('renderMarkdown, memory phase', () => {
+  it('shows the gateway RSS before, while and after the slow streams are open', () => {
+    const md = renderMarkdown({ ...results([level('direct', 64)]), memory });
+    expect(md).toContain('1000 concurrent streams of 100 tokens at 100 ms per token');
+    expect(md).toMatch(/\|\s+90\.0 \|\s+100\.0 \|\s+100\.0 \|\s+101\.0 \|\s+100\.0 \|\s+95\.0 \|/);
+    expect(md).toContain('70.0 MiB of it was anonymous memory');
   });
 });
 

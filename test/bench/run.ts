@@ -1,58 +1,52 @@
-// `npm run bench`: what the gateway costs, measured against the direct path (issue 5).
-// Starts the engine simulator, a gpu-node daemon and the Node-host gateway as real
-// processes, then drives the same closed-loop load through
-//   (a) the simulator directly, (b) the gpu-node only, (c) gateway -> gpu-node,
+// `npm run bench`: what the gateway costs, measured against the direct path (issue 5) and
+// against a bare Node.js hop (issue 11). Starts the engine simulator, a bare node:http
+// pass-through (floor.ts), a gpu-node daemon and the Node-host gateway as real processes,
+// then drives the same closed-loop load through
+//   (a) the simulator directly, (m) the bare pass-through, (b) the gpu-node only,
+//   (c) gateway -> gpu-node,
 //   (c+) the same gateway with a key that carries every limit (the limiter's cost),
 // and, with --worker, (d) the Worker host under `wrangler dev` -> gpu-node,
 // from a load generator in a process of its own. Prints Markdown tables and writes
 // results.md, results.json and chart.svg under test/bench/results/<timestamp>/.
 import { execFileSync } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join, relative } from 'node:path';
 import type { JWK } from 'jose';
-import { createSigner, generateSigningJwk } from '../../gateway/src/signing/signer.ts';
+import { generateSigningJwk } from '../../gateway/src/signing/signer.ts';
 import { freePort, repoRoot, type Service } from '../support/processes.ts';
 import { startGateway, startNode, type Gateway, type GpuNode } from '../support/stack.ts';
-import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './args.ts';
+import { BenchArgsError, USAGE, parseBenchArgs } from './args.ts';
 import { chartFor } from './chart.ts';
-import { startLoadGenerator, type LoadGenerator } from './loadgen-client.ts';
-import type { LoadConfig } from './loadgen.ts';
-import { RssRecorder, WindowProbe, type Role } from './measure.ts';
+import {
+  LONG_TOKENS,
+  MODEL,
+  MODEL_MAX_TOKENS,
+  NODE_JWT_TTL_S,
+  SIM,
+  SLOW,
+  SLOW_MODEL,
+  log,
+  measurePaths,
+  memoryPhase,
+  smokeTest,
+  type Target,
+} from './levels.ts';
+import { startLoadGenerator } from './loadgen-client.ts';
+import type { Role } from './measure.ts';
 import { renderMarkdown, fmt } from './report.ts';
 import { runRoutingBench } from './routing.ts';
+import type { BenchResults, LevelResult, MachineInfo } from './results.ts';
 import {
-  PATH_LABELS,
-  type BenchResults,
-  type LevelResult,
-  type MachineInfo,
-  type MemoryPhase,
-  type PathName,
-} from './results.ts';
-import { deploySim, findSigningKey, readNodeJwks, signsFor, startSim } from './services.ts';
+  deploySim,
+  findSigningKey,
+  readNodeJwks,
+  signsFor,
+  startFloor,
+  startSim,
+} from './services.ts';
 import { startWorkerStack, type WorkerStack } from './worker-host.ts';
-
-// The simulator is fixed for the benchmark: each answer takes about 20 + 32 x 5 = 180 ms,
-// and the engine admits far more sequences than any level sends, so it is never the queue.
-const SIM = { ttftMs: 20, itlMs: 5, maxTokens: 32, maxNumSeqs: 4096, seed: 1 };
-// The memory phase: slow streams, so many are open at once for seconds.
-const SLOW = { ttftMs: 20, itlMs: 50, tokens: 100 };
-const MODEL = 'bench-sim';
-const SLOW_MODEL = 'bench-sim-slow';
-const REQUEST_TIMEOUT_MS = 30_000;
-const NODE_JWT_TTL_S = 60;
-
-// A path under test: where the load goes and which processes serve it.
-interface Target {
-  path: PathName;
-  url: string;
-  headers: Record<string, string>;
-  jwt?: LoadConfig['jwt'];
-  roles: Role[];
-}
-
-const log = (line: string) => process.stderr.write(`${line}\n`);
 
 // Everything started is stopped again, in reverse order, on success, error or Ctrl-C.
 const cleanups: { name: string; run: () => Promise<void> }[] = [];
@@ -120,139 +114,6 @@ function gitCommit(): string | null {
   }
 }
 
-function chatBody(model: string, stream: boolean, maxTokens: number): Record<string, unknown> {
-  return {
-    model,
-    messages: [{ role: 'user', content: 'Benchmark: please write a few words.' }],
-    max_tokens: maxTokens,
-    stream,
-  };
-}
-
-// One request through a path before measuring it, so a broken path fails fast and clearly.
-async function smokeTest(target: Target, model: string): Promise<void> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...target.headers };
-  if (target.jwt) {
-    const { jwk, aud, instance, ttlS } = target.jwt;
-    const signer = await createSigner(jwk, ttlS);
-    headers.authorization = `Bearer ${await signer.sign({ aud, instance, model, jti: randomUUID(), scope: 'inference' })}`;
-  }
-  const res = await fetch(target.url, {
-    method: 'POST',
-    headers,
-    body: JSON.stringify(chatBody(model, false, 4)),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  if (res.status !== 200) {
-    throw new Error(
-      `${PATH_LABELS[target.path]} does not answer: HTTP ${res.status} ${text.slice(0, 300)}`,
-    );
-  }
-}
-
-async function measureLevel(
-  loadgen: LoadGenerator,
-  target: Target,
-  opts: BenchOptions,
-  stream: boolean,
-  concurrency: number,
-): Promise<LevelResult> {
-  const probe = new WindowProbe(target.roles);
-  const config: LoadConfig = {
-    url: target.url,
-    headers: target.headers,
-    body: chatBody(MODEL, stream, SIM.maxTokens),
-    stream,
-    concurrency,
-    warmupMs: opts.warmupS * 1000,
-    durationMs: opts.durationS * 1000,
-    timeoutMs: REQUEST_TIMEOUT_MS,
-    jwt: target.jwt,
-  };
-  const budget = config.warmupMs + config.durationMs + REQUEST_TIMEOUT_MS + 15_000;
-  const load = await loadgen.run(
-    config,
-    { start: () => probe.start(), end: () => probe.stop() },
-    budget,
-  );
-  const result: LevelResult = {
-    path: target.path,
-    stream,
-    concurrency,
-    load,
-    processes: probe.usage(),
-  };
-  log(
-    `  ${PATH_LABELS[target.path].padEnd(32)} ${stream ? 'stream' : 'non-stream'} ${String(concurrency).padStart(4)}: ` +
-      `${fmt(load.rps, 0).padStart(5)} req/s, TTFT p50 ${fmt(load.ttftMs?.p50)} ms, ` +
-      `latency p50 ${fmt(load.latencyMs.p50)} ms, ${load.failed} errors`,
-  );
-  return result;
-}
-
-async function measurePaths(
-  loadgen: LoadGenerator,
-  targets: readonly Target[],
-  opts: BenchOptions,
-): Promise<LevelResult[]> {
-  const levels: LevelResult[] = [];
-  // Level by level, every path in turn, so slow drift of the machine touches all paths alike.
-  const plan: [boolean, number][] = opts.levels.map((c) => [true, c]);
-  if (opts.nonStreaming > 0) plan.push([false, opts.nonStreaming]);
-  for (const [stream, concurrency] of plan) {
-    for (const target of targets) {
-      levels.push(await measureLevel(loadgen, target, opts, stream, concurrency));
-    }
-  }
-  return levels;
-}
-
-async function memoryPhase(
-  loadgen: LoadGenerator,
-  target: Target,
-  gatewayRole: Role,
-  opts: BenchOptions,
-  concurrency: number,
-): Promise<MemoryPhase> {
-  log(
-    `  memory: ${concurrency} slow streams through ${PATH_LABELS[target.path]} for ${opts.memoryS} s`,
-  );
-  const recorder = new RssRecorder(gatewayRole);
-  recorder.start();
-  const durationMs = opts.memoryS * 1000;
-  const load = await loadgen.run(
-    {
-      url: target.url,
-      headers: target.headers,
-      body: chatBody(SLOW_MODEL, true, SLOW.tokens),
-      stream: true,
-      concurrency,
-      warmupMs: 0,
-      durationMs,
-      timeoutMs: 60_000,
-    },
-    { start: () => undefined, end: () => undefined },
-    durationMs + 90_000,
-  );
-  recorder.stop();
-  const rss = recorder.samples.map((s) => s.rssKb);
-  return {
-    path: target.path,
-    concurrency,
-    durationMs,
-    tokensPerStream: SLOW.tokens,
-    itlMs: SLOW.itlMs,
-    samples: recorder.samples,
-    startKb: rss[0] ?? 0,
-    peakKb: Math.max(...rss),
-    endKb: rss.at(-1) ?? 0,
-    completed: load.completed,
-    failed: load.failed,
-    errorSamples: load.errorSamples,
-  };
-}
-
 async function apiKey(gateway: Gateway): Promise<string> {
   const key = await gateway.admin.request<{ key: string }>('POST', '/keys', { name: 'bench' });
   return key.key;
@@ -288,7 +149,11 @@ function limitsOverhead(levels: readonly LevelResult[]): string[] {
   const lines: string[] = [];
   for (const l of levels.filter((x) => x.path === 'gateway')) {
     const limited = levels.find(
-      (x) => x.path === 'limited' && x.stream === l.stream && x.concurrency === l.concurrency,
+      (x) =>
+        x.path === 'limited' &&
+        x.stream === l.stream &&
+        x.concurrency === l.concurrency &&
+        x.tokens === l.tokens,
     );
     const base = cpuPerRequest(l);
     const withLimits = cpuPerRequest(limited);
@@ -342,8 +207,14 @@ async function main(): Promise<void> {
     `fleetgate benchmark: levels ${opts.levels.join(', ')}, ${opts.durationS} s each (state in ${dir})`,
   );
 
-  const sim = await startSim(await freePort(), { model: MODEL, ...SIM });
+  const sim = await startSim(await freePort(), {
+    model: MODEL,
+    ...SIM,
+    maxTokens: MODEL_MAX_TOKENS,
+  });
   track(sim.service);
+  const floor = await startFloor(await freePort(), sim.url);
+  track(floor.service);
   const slowSim = opts.memory
     ? await startSim(await freePort(), {
         model: SLOW_MODEL,
@@ -380,12 +251,14 @@ async function main(): Promise<void> {
     return service.child.pid;
   };
   const simRole: Role = { name: 'sim', pid: pidOf(sim.service) };
+  const floorRole: Role = { name: 'floor', pid: pidOf(floor.service) };
   const daemonRole: Role = { name: 'daemon', pid: pidOf(node.service) };
   const gatewayRole: Role = { name: 'gateway', pid: pidOf(gateway.service) };
   const chat = '/v1/chat/completions';
 
   const targets: Target[] = [
     { path: 'direct', url: sim.url + chat, headers: {}, roles: [simRole] },
+    { path: 'floor', url: floor.url + chat, headers: {}, roles: [floorRole, simRole] },
   ];
   const nodeKey = await dataPlaneKey(signingJwk, node, `file:${join(dir, 'fleetgate.db')}`);
   if (nodeKey) {
@@ -427,7 +300,7 @@ async function main(): Promise<void> {
   const gatewayTarget = targets.find((t) => t.path === 'gateway');
   const memory =
     opts.memory && gatewayTarget
-      ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts, Math.max(256, ...opts.levels))
+      ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts)
       : null;
 
   if (opts.worker) {
@@ -470,6 +343,8 @@ async function main(): Promise<void> {
       durationMs: opts.durationS * 1000,
       levels: opts.levels,
       nonStreamingConcurrency: opts.nonStreaming,
+      longConcurrency: opts.long,
+      longTokens: LONG_TOKENS,
       paths: targets.map((t) => t.path).concat(opts.worker ? ['worker'] : []),
     },
     levels,

@@ -60,6 +60,23 @@ export async function startSim(port: number, s: SimSettings): Promise<Sim> {
   return { url: `http://127.0.0.1:${port}`, service };
 }
 
+// Path (m): the bare node:http pass-through (floor.ts) in front of a simulator, as a process
+// of its own so its CPU is measured apart.
+export async function startFloor(
+  port: number,
+  upstream: string,
+  env?: Record<string, string>,
+): Promise<Sim> {
+  const service = await startService({
+    name: 'floor',
+    entry: 'test/bench/floor.ts',
+    args: ['--port', String(port), '--upstream', upstream],
+    env,
+    ready: /listening on http:\/\//,
+  });
+  return { url: `http://127.0.0.1:${port}`, service };
+}
+
 async function publicKid(jwk: JWK): Promise<string> {
   const { kty, crv, x, y } = jwk;
   return calculateJwkThumbprint({ kty, crv, x, y });

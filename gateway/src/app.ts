@@ -27,6 +27,7 @@ import { createLimitGate } from './limits/gate.ts';
 import { createMemoryLimiter } from './limits/memory.ts';
 import { createPriceBook } from './limits/prices.ts';
 import { keyInfoApp } from './openai/key.ts';
+import { DEFAULT_MAX_AUDIO_BYTES } from './openai/audio.ts';
 import { openaiApp } from './openai/index.ts';
 import { LiveStats } from './routing/live.ts';
 import { usageTotals } from './store/usage.ts';
@@ -101,7 +102,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.use('*', requestId());
   if (deps.accessLog) app.use('*', accessLog({ write: deps.accessLog, now }));
-  app.use('*', bodyLimit({ maxBytes: deps.config.maxBodyBytes }));
+  const maxAudioBytes = deps.config.maxAudioBytes ?? DEFAULT_MAX_AUDIO_BYTES;
+  app.use(
+    '*',
+    bodyLimit({
+      maxBytes: deps.config.maxBodyBytes,
+      maxBytesByPath: {
+        '/v1/audio/transcriptions': maxAudioBytes,
+        '/v1/audio/translations': maxAudioBytes,
+      },
+    }),
+  );
 
   app.get('/healthz', async (c) => {
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -8,6 +8,7 @@ describe('parseConfig', () => {
     expect(parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN })).toEqual({
       adminToken: TOKEN,
       maxBodyBytes: 1_048_576,
+      maxAudioBytes: 26_214_400,
       heartbeatIntervalS: 5,
       cacheTtlMs: 2000,
       nodeJwtTtlS: 30,
@@ -25,6 +26,7 @@ describe('parseConfig', () => {
       parseConfig({
         FLEETGATE_ADMIN_TOKEN: TOKEN,
         FLEETGATE_MAX_BODY_BYTES: '2048',
+        FLEETGATE_MAX_AUDIO_BYTES: '4096',
         FLEETGATE_HEARTBEAT_INTERVAL_S: '2',
         FLEETGATE_CACHE_TTL_MS: '0',
         FLEETGATE_NODE_JWT_TTL_S: '60',
@@ -38,6 +40,7 @@ describe('parseConfig', () => {
     ).toEqual({
       adminToken: TOKEN,
       maxBodyBytes: 2048,
+      maxAudioBytes: 4096,
       heartbeatIntervalS: 2,
       cacheTtlMs: 0,
       nodeJwtTtlS: 60,

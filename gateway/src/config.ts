@@ -97,6 +97,8 @@ export function parseConfig(env: Env): GatewayConfig {
     adminToken,
     // Up to 64 MiB: bodies are buffered before they are forwarded.
     maxBodyBytes: integer(env, 'FLEETGATE_MAX_BODY_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    // Up to 1 GiB: audio uploads are streamed through to the node, not held.
+    maxAudioBytes: integer(env, 'FLEETGATE_MAX_AUDIO_BYTES', 25 * 1024 * 1024, 1024, 1024 ** 3),
     heartbeatIntervalS: integer(env, 'FLEETGATE_HEARTBEAT_INTERVAL_S', 5, 1, 300),
     // 0 turns the caches off (every request reads the database).
     cacheTtlMs: integer(env, 'FLEETGATE_CACHE_TTL_MS', 2000, 0, 60_000),

@@ -17,6 +17,9 @@ export interface GatewayConfig {
   adminToken: string;
   // Request bodies larger than this are refused with 413. Default 1 MiB.
   maxBodyBytes: number;
+  // The bound of an audio upload (streamed through, not held), in bytes. parseConfig's
+  // default: 25 MiB (FLEETGATE_MAX_AUDIO_BYTES), OpenAI's own limit for audio files.
+  maxAudioBytes?: number;
   // Nodes heartbeat this often; a node silent for 3 intervals is offline. Default 5.
   heartbeatIntervalS: number;
   // How long key lookups and the routing table are cached in memory. Default 2000 ms,

@@ -21,6 +21,7 @@ export interface Env extends LimiterEnv {
   // The gateway's ES256 private key as a JSON JWK (a secret).
   FLEETGATE_SIGNING_JWK?: string;
   FLEETGATE_MAX_BODY_BYTES?: string;
+  FLEETGATE_MAX_AUDIO_BYTES?: string;
   FLEETGATE_HEARTBEAT_INTERVAL_S?: string;
   FLEETGATE_CACHE_TTL_MS?: string;
   FLEETGATE_NODE_JWT_TTL_S?: string;

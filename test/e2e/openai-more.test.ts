@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ErrorBodySchema } from '../../schema/admin.ts';
@@ -22,6 +22,28 @@ import {
 import { crc32 } from '../../gpu-node/src/sim/png.ts';
 
 const MODEL = `more-sim-${process.pid}`;
+// The gateway's bound on audio uploads in this test.
+const MAX_AUDIO_BYTES = 2 * 1024 * 1024;
+
+// A PCM WAV of silence: 16 kHz, 16-bit, mono.
+function wav(seconds: number): Buffer {
+  const rate = 16_000;
+  const bytes = Math.round(rate * seconds) * 2;
+  const out = Buffer.alloc(44 + bytes);
+  out.write('RIFF', 0, 'ascii');
+  out.writeUInt32LE(36 + bytes, 4);
+  out.write('WAVEfmt ', 8, 'ascii');
+  out.writeUInt32LE(16, 16);
+  out.writeUInt16LE(1, 20); // PCM
+  out.writeUInt16LE(1, 22); // mono
+  out.writeUInt32LE(rate, 24);
+  out.writeUInt32LE(rate * 2, 28); // byte rate
+  out.writeUInt16LE(2, 32);
+  out.writeUInt16LE(16, 34);
+  out.write('data', 36, 'ascii');
+  out.writeUInt32LE(bytes, 40);
+  return out;
+}
 
 interface UsageRow {
   id: string;
@@ -46,7 +68,11 @@ let client: OpenAI;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fleetgate-more-'));
-  gateway = await startGateway({ dataDir: dir, adminToken: 'more-admin-token-0123456789' });
+  gateway = await startGateway({
+    dataDir: dir,
+    adminToken: 'more-admin-token-0123456789',
+    env: { FLEETGATE_MAX_AUDIO_BYTES: String(MAX_AUDIO_BYTES) },
+  });
   node = await startNode({ gateway, name: 'more-node', configPath: join(dir, 'node.json') });
   const deployment = await createDeployment(gateway, {
     model: MODEL,
@@ -273,5 +299,58 @@ describe('POST /v1/rerank and /v1/score', () => {
     expect(res.status).toBe(400);
     const body = ErrorBodySchema.parse(await res.json());
     expect(body.error).toMatchObject({ param: 'documents', code: 'missing_required_parameter' });
+  });
+});
+
+describe('POST /v1/audio/transcriptions and /translations', () => {
+  it('transcribes a WAV upload and records the audio seconds the engine reported', async () => {
+    const { data, response } = await client.audio.transcriptions
+      .create({ file: await toFile(wav(3.2), 'speech.wav', { type: 'audio/wav' }), model: MODEL })
+      .withResponse();
+    expect(data.text.length).toBeGreaterThan(0);
+    const { usage } = data;
+    expect(usage).toEqual({ type: 'duration', seconds: 4 });
+    const row = await usageRow(response.headers.get('x-request-id'));
+    expect(row).toMatchObject({
+      endpoint: '/v1/audio/transcriptions',
+      model: MODEL,
+      outcome: 'ok',
+      status: 200,
+      audio_seconds: usage?.type === 'duration' ? usage.seconds : -1,
+      total_tokens: 0,
+    });
+  });
+
+  it('translates with the model before the file, answering plain text', async () => {
+    const { data, response } = await client.audio.translations
+      .create({ model: MODEL, file: await toFile(wav(1), 'a.wav'), response_format: 'text' })
+      .withResponse();
+    expect(typeof data).toBe('string');
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const row = await usageRow(response.headers.get('x-request-id'));
+    expect(row).toMatchObject({ endpoint: '/v1/audio/translations', outcome: 'ok' });
+  });
+
+  it('refuses an upload over its own bound with 413, and one without a model with 400', async () => {
+    const big = await client.audio.transcriptions
+      .create({ model: MODEL, file: await toFile(wav(80), 'long.wav') })
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    expect(big).toBeInstanceOf(OpenAI.APIError);
+    expect((big as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(wav(0.5))]), 'a.wav');
+    const res = await fetch(`${gateway.url}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}` },
+      body: form,
+    });
+    expect(res.status).toBe(400);
+    expect(ErrorBodySchema.parse(await res.json()).error).toMatchObject({
+      param: 'model',
+      code: 'missing_required_parameter',
+    });
   });
 });

@@ -18,8 +18,10 @@ import type { AppEnv } from '../types.ts';
 export interface BodyLimitOptions {
   // Largest request body, in bytes.
   maxBytes: number;
-  // After a body passed maxBytes, up to this many more bytes are read and thrown away so
-  // the 413 goes out on a connection that stays usable. Default max(16 MiB, maxBytes).
+  // Paths with a bound of their own (uploads streamed through), in bytes.
+  maxBytesByPath?: Readonly<Record<string, number>>;
+  // After a body passed its bound, up to this many more bytes are read and thrown away so
+  // the 413 goes out on a connection that stays usable. Default max(16 MiB, the bound).
   drainBytes?: number;
   // ... for at most this long, in ms. Default 5000.
   drainMs?: number;
@@ -113,11 +115,18 @@ function lingerOnClose(socket: LingeringSocket, lingerMs: number): void {
 }
 
 export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler<AppEnv> {
-  const { maxBytes } = options;
-  const drainBytes = options.drainBytes ?? Math.max(DEFAULT_DRAIN_BYTES, maxBytes);
+  const byPath = options.maxBytesByPath ?? {};
   const drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
   const lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
-  for (const [name, value] of Object.entries({ maxBytes, drainBytes, drainMs, lingerMs })) {
+  const bounds: Record<string, number | undefined> = {
+    maxBytes: options.maxBytes,
+    ...byPath,
+    drainBytes: options.drainBytes,
+    drainMs,
+    lingerMs,
+  };
+  for (const [name, value] of Object.entries(bounds)) {
+    if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value <= 0) {
       throw new Error(`bodyLimit: ${name} must be a positive integer, got ${value}`);
     }
@@ -126,6 +135,8 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler<AppEnv> 
   return async function bodyLimitMiddleware(c, next) {
     const body = c.req.raw.body;
     if (body === null) return next();
+    const maxBytes = byPath[c.req.path] ?? options.maxBytes;
+    const drainBytes = options.drainBytes ?? Math.max(DEFAULT_DRAIN_BYTES, maxBytes);
     const reader = body.getReader();
     // Refuses with 413 once the rest of the body is drained, or with a lingering close.
     const refuse = async (): Promise<ApiError> => {

@@ -6,6 +6,7 @@ import type { OpenAIPath } from '../../../schema/endpoints.ts';
 import type { ChunkInfo, JsonObject } from '../sse/inspect.ts';
 import { inspectResponseEvent } from '../sse/responses.ts';
 import type { UsageMeter } from '../usage/meter.ts';
+import { meterAudio } from './audio.ts';
 import {
   ChatBodySchema,
   CompletionBodySchema,
@@ -16,11 +17,8 @@ import {
   ScoreBodySchema,
 } from './validate.ts';
 
-export interface JsonEndpoint {
+export interface Endpoint {
   path: OpenAIPath;
-  schema: z.ZodType<{ model: string; stream?: boolean | undefined }>;
-  // Whether `"stream": true` is honoured; where not, stream fields are dropped.
-  streams: boolean;
   // Reads a block of the stream for the meter; default: chat chunks.
   inspect?: (json: JsonObject) => ChunkInfo;
   // Meters a whole answer beyond its `usage` (images made).
@@ -28,6 +26,18 @@ export interface JsonEndpoint {
   // The answer may be other than a JSON object (SGLang's rerank answers an array).
   rawAnswer?: boolean;
 }
+
+export interface JsonEndpoint extends Endpoint {
+  schema: z.ZodType<{ model: string; stream?: boolean | undefined }>;
+  // Whether `"stream": true` is honoured; where not, stream fields are dropped.
+  streams: boolean;
+}
+
+// Multipart uploads, streamed through (audio.ts); answers as JSON, text, srt or vtt.
+export const UPLOAD_ENDPOINTS: readonly Endpoint[] = [
+  { path: '/v1/audio/transcriptions', meterAnswer: meterAudio, rawAnswer: true },
+  { path: '/v1/audio/translations', meterAnswer: meterAudio, rawAnswer: true },
+];
 
 // Images generated: the entries of the answer's `data` (b64_json or url each).
 export function meterImages(meter: UsageMeter, json: JsonObject): void {

@@ -21,7 +21,20 @@ import {
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
 import { estimatePromptTokens } from '../usage/estimate.ts';
 import { UsageMeter } from '../usage/meter.ts';
-import { JSON_ENDPOINTS, type JsonEndpoint } from './endpoints.ts';
+import { readFormHead } from './audio.ts';
+import { JSON_ENDPOINTS, UPLOAD_ENDPOINTS, type Endpoint, type JsonEndpoint } from './endpoints.ts';
+import { prepend, Upload } from '../proxy/upload.ts';
+import type { JsonObject } from '../sse/inspect.ts';
+
+// A request read and checked, ready to route.
+interface Prepared {
+  model: string;
+  // The JSON body (forwarded, and read for limits and routing); {} for an upload.
+  body: JsonObject;
+  stream: boolean;
+  // A multipart body streamed through instead of `body`.
+  upload?: Upload;
+}
 import { parseBody } from './validate.ts';
 
 const allows = (key: AuthenticatedKey, model: string) =>
@@ -89,10 +102,36 @@ export function openaiApp(
     return served;
   }
 
+  // A JSON request: the body read whole and checked.
+  const readJsonRequest =
+    (endpoint: JsonEndpoint) =>
+    async (c: Context<AppEnv>): Promise<Prepared> => {
+      const body: Record<string, unknown> = parseBody(await c.req.text(), endpoint.schema);
+      // Embeddings (and rerank, score, images) have no streamed form; a stream flag there
+      // is dropped, not forwarded.
+      const stream = endpoint.streams && body.stream === true;
+      if (!endpoint.streams) {
+        delete body.stream;
+        delete body.stream_options;
+      }
+      return { model: String(body.model), body, stream };
+    };
+
+  // A multipart upload: read up to its `model` field, the rest streamed through.
+  const readUpload = async (c: Context<AppEnv>): Promise<Prepared> => {
+    const form = await readFormHead(c.req.raw);
+    const upload = new Upload(form.contentType, prepend(form.head, form.rest));
+    return { model: form.model, body: {}, stream: form.stream, upload };
+  };
+
   // Validates, routes and forwards one inference request; records its usage whatever
   // happens (the row is written after the answer, off the request path).
-  async function proxy(c: Context<AppEnv>, endpoint: JsonEndpoint): Promise<Response> {
-    const { path, schema } = endpoint;
+  async function proxy(
+    c: Context<AppEnv>,
+    endpoint: Endpoint,
+    read: (c: Context<AppEnv>) => Promise<Prepared>,
+  ): Promise<Response> {
+    const { path } = endpoint;
     const key = c.var.apiKey;
     const { meterAnswer } = endpoint;
     const meter = new UsageMeter({
@@ -104,16 +143,8 @@ export function openaiApp(
     });
     c.set('meter', meter);
     try {
-      const body: Record<string, unknown> = parseBody(await c.req.text(), schema);
-      const model = String(body.model);
+      const { model, body, stream, upload } = await read(c);
       meter.model = model;
-      // Embeddings (and rerank, score) have no streamed form; a stream flag there is
-      // dropped, not forwarded.
-      const stream = endpoint.streams && body.stream === true;
-      if (!endpoint.streams) {
-        delete body.stream;
-        delete body.stream_options;
-      }
       meter.stream = stream;
       meter.estimatePrompt = () => estimatePromptTokens(path, body);
       if (!allows(key, model)) {
@@ -136,6 +167,7 @@ export function openaiApp(
         inspect: endpoint.inspect,
         onAnswer: meterAnswer && ((json) => meterAnswer(meter, json)),
         rawAnswer: endpoint.rawAnswer,
+        upload,
       });
       c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
@@ -161,7 +193,11 @@ export function openaiApp(
   }
 
   for (const endpoint of JSON_ENDPOINTS) {
-    app.post(endpoint.path.slice('/v1'.length), (c) => proxy(c, endpoint));
+    const read = readJsonRequest(endpoint);
+    app.post(endpoint.path.slice('/v1'.length), (c) => proxy(c, endpoint, read));
+  }
+  for (const endpoint of UPLOAD_ENDPOINTS) {
+    app.post(endpoint.path.slice('/v1'.length), (c) => proxy(c, endpoint, readUpload));
   }
 
   return app;

@@ -29,6 +29,7 @@ import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { OpenAIPath } from '../../../schema/endpoints.ts';
 import { AnswerTooLargeError, readTextCapped } from './read-capped.ts';
 import { relaySse } from './relay.ts';
+import type { Upload } from './upload.ts';
 import { UpstreamAbort } from './upstream.ts';
 
 export const MAX_ATTEMPTS = 3;
@@ -93,6 +94,8 @@ export interface ForwardRequest {
   // The answer may be other than a JSON object (an array; a transcription as text, srt or
   // vtt): passed on as is, with its content type.
   rawAnswer?: boolean;
+  // A body streamed through as it arrives instead of `body` (multipart uploads).
+  upload?: Upload;
 }
 
 export interface Forwarded {
@@ -135,6 +138,11 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
     const target = req.pick(tried);
     if (!target) break;
+    const body = req.upload ? req.upload.body() : payload;
+    if (body === undefined) {
+      failures.push('the upload was partly sent to a failed instance and cannot be replayed');
+      break;
+    }
     tried.add(target.instanceId);
     meter.routedTo(target);
     const report = req.attempt?.(target);
@@ -150,17 +158,20 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         scope: 'inference',
       });
       const node = { id: target.nodeId, advertiseUrl: target.advertiseUrl };
-      res = await deps.transport.fetch(node, req.path, {
+      const init: RequestInit & { signal: AbortSignal; duplex?: 'half' } = {
         method: 'POST',
         headers: {
-          'content-type': 'application/json',
+          'content-type': req.upload?.contentType ?? 'application/json',
           accept: req.stream ? 'text/event-stream' : 'application/json',
           authorization: `Bearer ${token}`,
           [REQUEST_ID_HEADER]: req.requestId,
         },
-        body: payload,
+        body,
         signal: upstream.signal,
-      });
+      };
+      // fetch sends a stream body only with `duplex: 'half'` (workerd ignores it).
+      if (req.upload) init.duplex = 'half';
+      res = await deps.transport.fetch(node, req.path, init);
     } catch (err) {
       upstream.release();
       report?.end(upstream.clientAborted ? 'aborted' : 'failed');

@@ -122,12 +122,14 @@ function send(
   const url = new URL(`${base}${path}`);
   const secure = url.protocol === 'https:';
   const body = init.body;
-  if (body !== undefined && body !== null && typeof body !== 'string') {
-    return Promise.reject(new TypeError('nodeHttpTransport sends string bodies only'));
+  // Strings (JSON), or a stream piped through as it arrives (uploads, sent chunked).
+  const stream = body instanceof ReadableStream ? (body as ReadableStream<Uint8Array>) : null;
+  if (body !== undefined && body !== null && typeof body !== 'string' && !stream) {
+    return Promise.reject(new TypeError('nodeHttpTransport sends strings and streams only'));
   }
   return new Promise<Response>((resolve, reject) => {
     const headers = requestHeaders(init.headers);
-    if (body) headers['content-length'] = String(Buffer.byteLength(body));
+    if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
     const req = (secure ? https : http).request(url, {
       method: init.method ?? 'GET',
       headers,
@@ -156,7 +158,41 @@ function send(
         }),
       );
     });
-    req.end(body ?? undefined);
+    if (stream) pipeBody(stream, req);
+    else req.end(typeof body === 'string' ? body : undefined);
+  });
+}
+
+// Writes a stream body with backpressure; a failing source (the client's upload cut off or
+// over its limit) fails the request.
+function pipeBody(stream: ReadableStream<Uint8Array>, req: http.ClientRequest): void {
+  const reader = stream.getReader();
+  const pump = async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        req.end();
+        return;
+      }
+      if (!req.write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            req.off('close', go);
+            req.off('drain', go);
+            resolve();
+          };
+          req.once('drain', go);
+          req.once('close', go);
+        });
+      }
+      if (req.destroyed) {
+        await reader.cancel(new Error('the request to the node ended'));
+        return;
+      }
+    }
+  };
+  pump().catch((err: unknown) => {
+    req.destroy(err instanceof Error ? err : new Error(String(err)));
   });
 }
 

@@ -53,7 +53,12 @@ function optionsFor(props: ChartProps, width: number): uPlot.Options {
         stroke: s.color,
         width: bars ? 1 : 2,
         fill: bars ? `${s.color}cc` : `${s.color}22`,
-        points: { show: false },
+        // Dots where values are few (a lone bucket between empty ones draws no line).
+        points: {
+          size: 5,
+          show: (u: uPlot, i: number) =>
+            !bars && (u.data[i] ?? []).filter((v) => v !== null && v !== undefined).length < 30,
+        },
         spanGaps: false,
         ...(bars ? { paths: uPlot.paths.bars?.({ size: [0.7, 80] }) } : {}),
       })),

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DeploymentSchema, UsageEventListSchema } from '../../schema/admin.ts';
+import { DeploymentSchema, ErrorBodySchema, UsageEventListSchema } from '../../schema/admin.ts';
 import { startGatewayHarness, type GatewayHarness } from '../support/gateway-harness.ts';
 
 const BOUNDARY = 'fleetgate-upload-test';
@@ -117,5 +117,41 @@ describe('audio uploads', () => {
         return events.body.data.find((e) => e.id === requestId);
       })
       .toMatchObject({ endpoint: '/v1/audio/transcriptions', audio_seconds: 7, outcome: 'ok' });
+  });
+
+  it('refuse malformed uploads with 400 in OpenAI shape, without reaching the node', async () => {
+    const key = await h.createKey({ name: 'malformed' });
+    const before = received;
+    const post = (contentType: string, body: string) =>
+      h.call('POST', '/v1/audio/transcriptions', {
+        token: key.key,
+        raw: body,
+        headers: { 'content-type': contentType },
+      });
+    const cases: [string, string, string | null][] = [
+      ['application/json', '{"model":"whisper"}', null],
+      [`multipart/form-data; boundary=${BOUNDARY}`, `--${BOUNDARY}--\r\n`, 'model'],
+      [
+        `multipart/form-data; boundary=${BOUNDARY}`,
+        `--${BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nx\r\n--${BOUNDARY}--\r\n`,
+        null,
+      ],
+      [
+        `multipart/form-data; boundary=${BOUNDARY}`,
+        `--${BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\n${'m'.repeat(5000)}`,
+        null,
+      ],
+    ];
+    for (const [contentType, body, param] of cases) {
+      const res = await post(contentType, body);
+      expect(res.status, body.slice(0, 60)).toBe(400);
+      expect(ErrorBodySchema.parse(res.body).error.param).toBe(param);
+    }
+    const unknown = await post(
+      `multipart/form-data; boundary=${BOUNDARY}`,
+      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\nnope\r\n--${BOUNDARY}--\r\n`,
+    );
+    expect(unknown.status).toBe(404);
+    expect(received).toBe(before);
   });
 });

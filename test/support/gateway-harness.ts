@@ -170,7 +170,7 @@ export async function startGatewayHarness(
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`;
     let body: string | undefined = o.raw;
     if (o.body !== undefined) body = JSON.stringify(o.body);
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
     const res = await app.request(path, { method, headers, body });
     const text = await res.text();
     const json: unknown = text ? JSON.parse(text) : null;

@@ -172,22 +172,22 @@ export function parseMultipart(body: Buffer, contentType: string): FormPart[] | 
   const boundary = match?.[1] ?? match?.[2];
   if (!boundary) return null;
   const delimiter = Buffer.from(`--${boundary}`);
+  // After the first, a delimiter is always at the start of a line.
+  const next = Buffer.from(`\r\n--${boundary}`);
   const parts: FormPart[] = [];
   let at = body.indexOf(delimiter);
   while (at !== -1) {
     const start = at + delimiter.length;
     if (body.subarray(start, start + 2).toString() === '--') break;
     const headersEnd = body.indexOf('\r\n\r\n', start);
-    const next = body.indexOf(delimiter, headersEnd);
-    if (headersEnd === -1 || next === -1) return null;
+    const end = headersEnd === -1 ? -1 : body.indexOf(next, headersEnd + 4);
+    if (headersEnd === -1 || end === -1) return null;
     const headers = body.subarray(start, headersEnd).toString('utf8');
     const name = /name="([^"]*)"/i.exec(headers)?.[1];
     const filename = /filename="([^"]*)"/i.exec(headers)?.[1] ?? null;
-    // The part's content ends with the CRLF before the next delimiter.
-    if (name !== undefined) {
-      parts.push({ name, filename, data: body.subarray(headersEnd + 4, next - 2) });
-    }
-    at = next;
+    if (name !== undefined)
+      parts.push({ name, filename, data: body.subarray(headersEnd + 4, end) });
+    at = end + 2;
   }
   return parts;
 }

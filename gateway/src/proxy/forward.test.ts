@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
 import { startBlackhole } from '../testing/blackhole.ts';
-import { startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
+import { ENGINE_USAGE, startFakeEngine, type FakeEngine } from '../testing/fake-engine.ts';
 import type { Signer } from '../types.ts';
 import { UsageMeter } from '../usage/meter.ts';
 import { forward, type ForwardRequest } from './forward.ts';
@@ -148,6 +148,67 @@ describe.each([
     expect(response.status).toBe(499);
     expect(req.meter.finish()).toMatchObject({ status: 499, outcome: 'client_aborted' });
     await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+  });
+
+  it('moves a stream that failed before any content to the next instance, metering only that one', async () => {
+    const broken = await startFakeEngine({
+      jwks: () => signer.jwks(),
+      force: 'error-before-content',
+    });
+    try {
+      const req = request({ stream: true }, [broken.url, engine.url]);
+      const { response, done, failures } = await forward({ signer, transport }, req);
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      await done;
+      expect(text).toContain('"content":"Hel"');
+      expect(text).not.toContain('error');
+      expect(failures).toEqual([
+        'n0: error event before any content: engine crashed during prefill',
+      ]);
+      expect(req.meter.finish()).toMatchObject({
+        nodeId: 'n1',
+        instanceId: 'i1',
+        status: 200,
+        outcome: 'ok',
+        errorCode: null,
+        promptTokens: ENGINE_USAGE.prompt_tokens,
+        completionTokens: ENGINE_USAGE.completion_tokens,
+      });
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('answers 504 when a stream falls silent before any content, without retrying', async () => {
+    const req = request({ stream: true, scenario: 'silent-before-content' }, [
+      engine.url,
+      engine.url,
+    ]);
+    const before = engine.received.length;
+    await expect(
+      forward({ signer, transport, timeouts: { streamIdleMs: 100 } }, req),
+    ).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
+    expect(engine.received.length).toBe(before + 1);
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+  });
+
+  it('records a client that left before the first content as 499, aborting the node, no retry', async () => {
+    const client = new AbortController();
+    const req = request(
+      { stream: true, scenario: 'silent-before-content' },
+      [engine.url, engine.url],
+      client.signal,
+    );
+    const before = engine.received.length;
+    const pending = forward({ signer, transport }, req);
+    await expect.poll(() => engine.received[before]?.sent).toContain('"role"');
+    client.abort();
+    const { response } = await pending;
+    expect(response.status).toBe(499);
+    expect(req.meter.finish()).toMatchObject({ status: 499, outcome: 'client_aborted' });
+    await expect.poll(() => engine.received[before]?.aborted).toBe(true);
+    expect(engine.received.length).toBe(before + 1);
   });
 
   it('does not pass a node’s refusal of the gateway JWT to the client as its own 401', async () => {

@@ -6,7 +6,10 @@
 //   - the connection failed (fetch threw, and not because the client went away), or
 //   - the node answered 5xx (or a 3xx, which nodes never send) before any body byte, or
 //   - the node refused the gateway's JWT (401/403: a node with a stale key set, say); that
-//     is the node's problem, not the client's, so it never reaches the client as a 401.
+//     is the node's problem, not the client's, so it never reaches the client as a 401, or
+//   - a stream failed before its first content (relay.ts, RelayStart): the client's status
+//     and headers wait for that content, so an engine that dies during prefill, or sends an
+//     error event instead of tokens, is failed over like one that answered 5xx.
 // Inference has no side effect beyond compute, so replaying a request that an instance
 // refused with a 5xx is safe. Never retried: a client abort, a 4xx (the request itself is
 // wrong and would fail anywhere), a timeout (the node may still be generating, and a
@@ -190,9 +193,10 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
 
     meter.status = res.status;
     if (req.stream && res.ok && res.body && isEventStream(res)) {
-      // Headers are here; from now on only silence between chunks counts, and the relay
-      // decides what a client leaving means for the upstream call.
-      upstream.release();
+      // Headers are here; from now on only silence between chunks counts. Until the first
+      // content the client has nothing, so a failure still moves the request on; after it
+      // the relay decides what a client leaving means for the upstream call.
+      upstream.disarm();
       const relay = relaySse(res.body, {
         clientWantsUsage,
         meter,
@@ -202,6 +206,21 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         abortGraceMs: deps.timeouts?.abortGraceMs,
         inspect: req.inspect,
       });
+      const started = await relay.start();
+      if (started.kind === 'client_gone') {
+        report?.end('aborted');
+        return clientGone(meter, failures);
+      }
+      if (started.kind === 'timed_out') {
+        report?.end('failed');
+        throw timeout(meter, started.error);
+      }
+      if (started.kind === 'failed') {
+        report?.end('failed');
+        failures.push(`${target.nodeId}: ${started.reason}`);
+        meter.resetAttempt();
+        continue;
+      }
       const headers = new Headers({
         'content-type': res.headers.get('content-type') ?? 'text/event-stream',
         'cache-control': 'no-cache',

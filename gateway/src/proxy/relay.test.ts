@@ -2,7 +2,7 @@
 // engine output cut into chunks at arbitrary places.
 import { describe, expect, it } from 'vitest';
 import { UsageMeter } from '../usage/meter.ts';
-import { relaySse } from './relay.ts';
+import { MAX_HELD_BYTES, relaySse } from './relay.ts';
 import { UpstreamAbort } from './upstream.ts';
 
 const encoder = new TextEncoder();
@@ -140,5 +140,110 @@ describe('relaySse', () => {
       expect(event).toMatchObject({ outcome: 'ok', completionTokens: 2, promptTokens: 5 });
       expect((await run(text, [cut], true)).out).toBe(text);
     }
+  });
+});
+
+// start(): the part of a stream before its first content, held until that content.
+function erroring(text: string): ReadableStream<Uint8Array> {
+  let sent = false;
+  return new ReadableStream({
+    pull(controller) {
+      if (sent) return controller.error(new Error('connection reset'));
+      sent = true;
+      controller.enqueue(encoder.encode(text));
+    },
+  });
+}
+
+async function started(body: ReadableStream<Uint8Array>) {
+  const meter = new UsageMeter({
+    id: 'r',
+    keyId: null,
+    endpoint: '/v1/completions',
+    now: Date.now,
+  });
+  meter.stream = true;
+  const upstream = new UpstreamAbort(new AbortController().signal);
+  const relay = relaySse(body, {
+    clientWantsUsage: false,
+    meter,
+    upstream,
+    clientSignal: new AbortController().signal,
+    idleTimeoutMs: 60_000,
+  });
+  const start = await relay.start();
+  const out = start.kind === 'live' ? await new Response(relay.stream).text() : null;
+  await relay.done;
+  return { start, out, event: meter.finish(), aborted: upstream.signal.aborted };
+}
+
+const ROLE = 'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n';
+const CONTENT = 'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n';
+const FINISH = 'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n';
+const ERROR = (code: number | string, type: string) =>
+  `data: ${JSON.stringify({ error: { message: 'engine failed', type, code } })}\n\n`;
+
+describe('relaySse start()', () => {
+  it('holds the blocks before the first content and sends them first, byte for byte', async () => {
+    const text = `${ROLE}: ping\n\n${CONTENT}${FINISH}data: {"choices":[],"usage":${USAGE}}\n\ndata: [DONE]\n\n`;
+    const expected = text.replace(`data: {"choices":[],"usage":${USAGE}}\n\n`, '');
+    const length = encoder.encode(text).length;
+    for (let cut = 1; cut < length; cut += 7) {
+      const { start, out, event } = await started(source(text, [cut, cut + 40]));
+      expect(start).toEqual({ kind: 'live' });
+      expect(out).toBe(expected);
+      expect(event).toMatchObject({ outcome: 'ok', promptTokens: 5, completionTokens: 2 });
+    }
+  });
+
+  it('fails over on an error before content that does not blame the request', async () => {
+    for (const text of [
+      `${ROLE}${ERROR(500, 'InternalServerError')}data: [DONE]\n\n`,
+      `${ROLE}event: error\ndata: {"error":{"message":"engine failed","code":"engine_dead"}}\n\n`,
+      `${ROLE}${ERROR(429, 'RateLimitError')}`,
+    ]) {
+      const { start, aborted } = await started(source(text, [ROLE.length]));
+      expect(start).toEqual({
+        kind: 'failed',
+        reason: 'error event before any content: engine failed',
+      });
+      expect(aborted).toBe(true);
+    }
+  });
+
+  it('passes on an error that blames the request, as after content', async () => {
+    const text = `${ROLE}${ERROR(400, 'BadRequestError')}data: [DONE]\n\n`;
+    const { start, out, event } = await started(source(text, [5]));
+    expect(start).toEqual({ kind: 'live' });
+    expect(out).toBe(text);
+    expect(event).toMatchObject({ outcome: 'error', errorCode: '400' });
+  });
+
+  it('fails over on an end without [DONE] or a dropped connection before content', async () => {
+    expect((await started(source(`${ROLE}: ping\n\n`, []))).start).toEqual({
+      kind: 'failed',
+      reason: 'the stream ended before any content',
+    });
+    const dropped = await started(erroring(ROLE));
+    expect(dropped.start.kind).toBe('failed');
+    expect(dropped.start.kind === 'failed' && dropped.start.reason).toMatch(/connection reset/);
+  });
+
+  it('sends a whole stream without content as it came', async () => {
+    const text = `${ROLE}${FINISH}data: [DONE]\n\n`;
+    const { start, out, event } = await started(source(text, [3]));
+    expect(start).toEqual({ kind: 'live' });
+    expect(out).toBe(text);
+    expect(event).toMatchObject({ outcome: 'ok', completionTokens: 0 });
+  });
+
+  it('stops holding after MAX_HELD_BYTES without content', async () => {
+    const comment = `: ${'x'.repeat(64 * 1024)}\n\n`;
+    const comments = comment.repeat(Math.ceil(MAX_HELD_BYTES / comment.length) + 1);
+    const text = `${ROLE}${comments}${CONTENT}data: [DONE]\n\n`;
+    const cuts = Array.from({ length: 70 }, (_, i) => ROLE.length + i * comment.length);
+    const { start, out } = await started(source(text, cuts));
+    expect(start).toEqual({ kind: 'live' });
+    expect(out).toBe(text);
   });
 });

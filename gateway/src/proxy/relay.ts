@@ -3,13 +3,22 @@
 // errors) and to hide the usage the gateway asked for on the client's behalf; every other
 // block goes out exactly as received.
 import {
+  blamesRequest,
   inspectChunk,
   parseObject,
   readError,
   type ChunkInfo,
   type JsonObject,
+  type UpstreamError,
 } from '../sse/inspect.ts';
-import { DONE, SseLimitError, SseParser, withData, type SseEvent } from '../sse/parser.ts';
+import {
+  DONE,
+  MAX_SSE_EVENT_LENGTH,
+  SseLimitError,
+  SseParser,
+  withData,
+  type SseEvent,
+} from '../sse/parser.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 import type { UpstreamAbort } from './upstream.ts';
 
@@ -45,10 +54,34 @@ export interface RelayOptions {
 export const ABORT_GRACE_MS = 2000;
 
 export interface Relay {
+  // Reads the stream until its first content (relayStart's rules); optional, a relay that
+  // is read without it sends every block as it comes.
+  start(): Promise<RelayStart>;
   stream: ReadableStream<Uint8Array>;
   // Settles once the stream ended, failed or was cancelled; the meter is final then.
   done: Promise<void>;
 }
+
+// How the part of a stream before its first content went. Until that content the client
+// has received nothing (not even the status), so a failure there can still move the
+// request to another instance.
+//   live: content arrived, or the stream ended whole without any, or more than
+//         MAX_HELD_BYTES came without any: the client gets its 200 and the held blocks;
+//   failed: the node failed before any content (an error event or a data block with an
+//         error that does not blame the request, a dropped connection, an end without
+//         [DONE], a block over the SSE limits); the relay is over, the node call aborted;
+//   timed_out: the node fell silent (idle timeout), not retried; the relay is over;
+//   client_gone: the client left; the node call is aborted, the relay is over.
+export type RelayStart =
+  | { kind: 'live' }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'timed_out'; error: unknown }
+  | { kind: 'client_gone' };
+
+// The blocks held before the first content are a role delta and a few comments; an engine
+// that sends this much without content gets its stream relayed as it comes, no longer
+// failed over.
+export const MAX_HELD_BYTES = MAX_SSE_EVENT_LENGTH;
 
 export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): Relay {
   const { meter, upstream, clientWantsUsage, clientSignal } = opts;
@@ -63,6 +96,15 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
   // The client is gone (cancelled the stream, or its connection closed).
   let cancelled = false;
   let settled = false;
+  // The relay answers the client's leaving itself (start() leaves that to the upstream
+  // call, which aborts the pending read).
+  let live = false;
+  // Blocks read by start() and not sent yet, and whether the stream ended meanwhile.
+  let held: Uint8Array[] = [];
+  let heldBytes = 0;
+  let endedWhileHeld = false;
+  // An error block that came before any content (start() fails the attempt on it).
+  let errorBeforeContent: UpstreamError | null = null;
   let settle: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     settle = resolve;
@@ -85,6 +127,11 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
     return info;
   };
 
+  const upstreamError = (error: UpstreamError) => {
+    meter.fail('error', error.code ?? error.type ?? 'upstream_error');
+    if (meter.firstTokenMs === null) errorBeforeContent ??= error;
+  };
+
   const relayBlock = (event: SseEvent): string => {
     if (event.data === undefined) return event.raw;
     if (event.data === DONE) {
@@ -93,13 +140,15 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
     }
     const json = parseObject(event.data);
     if (event.event === 'error') {
-      meter.fail('error', readError(json)?.code ?? 'upstream_error');
+      upstreamError(
+        readError(json) ?? { message: event.data.slice(0, 200), type: null, code: null },
+      );
       return event.raw;
     }
     if (!json) return event.raw;
     const info = observe(json);
     if (info.error) {
-      meter.fail('error', info.error.code ?? info.error.type ?? 'upstream_error');
+      upstreamError(info.error);
       return event.raw;
     }
     if (info.usage === null || clientWantsUsage) return event.raw;
@@ -107,6 +156,32 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
     if (info.usageOnly) return '';
     delete json.usage;
     return withData(event, JSON.stringify(json));
+  };
+
+  // One chunk from the node: what goes to the client for it (null: nothing yet).
+  const relayChunk = (value: Uint8Array): Uint8Array | null => {
+    const wasAtBoundary = parser.atBoundary;
+    let out = '';
+    let unchanged = true;
+    for (const event of parser.push(value)) {
+      const block = relayBlock(event);
+      if (block !== event.raw) unchanged = false;
+      out += block;
+    }
+    // The usual case: whole blocks in, none altered; the chunk goes out as it came, with
+    // no re-encoding.
+    if (unchanged && wasAtBoundary && parser.atBoundary && out) return value;
+    return out ? encoder.encode(out) : null;
+  };
+
+  // The node ended the stream: the blocks left. A block cut off by the end is dropped (as
+  // an SSE client would), except a [DONE] that only lacks its blank line.
+  const relayEnd = (): string => {
+    let out = '';
+    for (const event of parser.end()) {
+      if (event.complete || event.data === DONE) out += relayBlock(event);
+    }
+    return out;
   };
 
   // After the client left: blocks are only metered, until the usage chunk or the end.
@@ -160,8 +235,60 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
   function onClientAbort() {
     clientGone(clientSignal.reason);
   }
-  clientSignal.addEventListener('abort', onClientAbort, { once: true });
-  if (clientSignal.aborted) onClientAbort();
+  const goLive = () => {
+    if (live) return;
+    live = true;
+    upstream.release();
+    clientSignal.addEventListener('abort', onClientAbort, { once: true });
+    if (clientSignal.aborted) onClientAbort();
+  };
+
+  const isTimeout = (err: unknown): boolean => {
+    const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
+    return (
+      upstream.timedOut ||
+      (cause !== undefined && 'code' in cause && cause.code === 'UND_ERR_BODY_TIMEOUT')
+    );
+  };
+
+  const start = async (): Promise<RelayStart> => {
+    const fail = (reason: unknown, result: RelayStart): RelayStart => {
+      stopUpstream(reason);
+      return result;
+    };
+    try {
+      for (;;) {
+        const { done: ended, value } = await idle.read();
+        if (upstream.clientAborted) return fail(clientSignal.reason, { kind: 'client_gone' });
+        const out = ended ? encoder.encode(relayEnd()) : relayChunk(value);
+        if (out && out.byteLength > 0) {
+          held.push(out);
+          heldBytes += out.byteLength;
+        }
+        // An error that blames the request would come from any instance: the client gets
+        // it as the engine sent it, as it would after content.
+        const error = errorBeforeContent;
+        if (error && !blamesRequest(error)) {
+          const reason = `error event before any content: ${error.message}`;
+          return fail(new Error(reason), { kind: 'failed', reason });
+        }
+        if (ended && !sawDone && !error) {
+          const reason = 'the stream ended before any content';
+          return fail(new Error(reason), { kind: 'failed', reason });
+        }
+        if (ended) endedWhileHeld = true;
+        if (ended || error || meter.firstTokenMs !== null || heldBytes > MAX_HELD_BYTES) {
+          goLive();
+          return { kind: 'live' };
+        }
+      }
+    } catch (err) {
+      if (upstream.clientAborted) return fail(err, { kind: 'client_gone' });
+      if (isTimeout(err)) return fail(err, { kind: 'timed_out', error: err });
+      const reason = `the node stream failed before any content: ${err instanceof Error ? err.message : String(err)}`;
+      return fail(err, { kind: 'failed', reason });
+    }
+  };
 
   // Everything the client is sent goes through here, so the meter knows the bytes out
   // (the access log's figure) without another stream around this one.
@@ -170,81 +297,81 @@ export function relaySse(body: ReadableStream<Uint8Array>, opts: RelayOptions): 
     controller.enqueue(bytes);
   };
 
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        for (;;) {
-          const { done: ended, value } = await idle.read();
-          if (cancelled) {
-            // A read that was waiting when the client left: its blocks still count.
-            if (meterOnly(value, ended)) stopUpstream(clientSignal.reason);
-            return;
-          }
-          if (ended) {
-            let out = '';
-            // A block cut off by the end is dropped (as an SSE client would), except a
-            // [DONE] that only lacks its blank line.
-            for (const event of parser.end()) {
-              if (event.complete || event.data === DONE) out += relayBlock(event);
-            }
-            if (!sawDone && !meter.failed) {
-              meter.fail('upstream_error', 'upstream_incomplete');
-              out += sseError('the node ended the stream before it was complete', 'upstream_error');
-            }
-            if (out) send(controller, encoder.encode(out));
-            controller.close();
-            finish();
-            return;
-          }
-          const wasAtBoundary = parser.atBoundary;
-          let out = '';
-          let unchanged = true;
-          for (const event of parser.push(value)) {
-            const block = relayBlock(event);
-            if (block !== event.raw) unchanged = false;
-            out += block;
-          }
-          // The usual case: whole blocks in, none altered; the chunk goes out as it came,
-          // with no re-encoding.
-          if (unchanged && wasAtBoundary && parser.atBoundary && out) {
-            send(controller, value);
-            return;
-          }
-          if (out) {
-            send(controller, encoder.encode(out));
-            return;
-          }
-        }
-      } catch (err) {
-        if (cancelled) return;
-        if (upstream.clientAborted) {
-          // The client's connection closed while the upstream call still listened to it.
-          clientGone(err);
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        goLive();
+        if (cancelled) {
           controller.close();
           return;
         }
-        const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
-        const timedOut =
-          upstream.timedOut ||
-          (cause !== undefined && 'code' in cause && cause.code === 'UND_ERR_BODY_TIMEOUT');
-        const code =
-          err instanceof SseLimitError
-            ? 'upstream_stream_too_large'
-            : timedOut
-              ? 'upstream_timeout'
-              : 'upstream_error';
-        meter.fail('upstream_error', code);
-        upstream.abort(err);
-        reader.cancel(err).catch(() => undefined);
-        const reason = err instanceof Error ? err.message : 'connection lost';
-        send(controller, encoder.encode(sseError(`the node stream failed: ${reason}`, code)));
-        controller.close();
-        finish();
-      }
+        if (heldBytes > 0 || endedWhileHeld) {
+          for (const bytes of held) send(controller, bytes);
+          held = [];
+          heldBytes = 0;
+          if (endedWhileHeld) {
+            controller.close();
+            finish();
+          }
+          return;
+        }
+        try {
+          for (;;) {
+            const { done: ended, value } = await idle.read();
+            if (cancelled) {
+              // A read that was waiting when the client left: its blocks still count.
+              if (meterOnly(value, ended)) stopUpstream(clientSignal.reason);
+              return;
+            }
+            if (ended) {
+              let out = relayEnd();
+              if (!sawDone && !meter.failed) {
+                meter.fail('upstream_error', 'upstream_incomplete');
+                out += sseError(
+                  'the node ended the stream before it was complete',
+                  'upstream_error',
+                );
+              }
+              if (out) send(controller, encoder.encode(out));
+              controller.close();
+              finish();
+              return;
+            }
+            const out = relayChunk(value);
+            if (out) {
+              send(controller, out);
+              return;
+            }
+          }
+        } catch (err) {
+          if (cancelled) return;
+          if (upstream.clientAborted) {
+            // The client's connection closed while the upstream call still listened to it.
+            clientGone(err);
+            controller.close();
+            return;
+          }
+          const code =
+            err instanceof SseLimitError
+              ? 'upstream_stream_too_large'
+              : isTimeout(err)
+                ? 'upstream_timeout'
+                : 'upstream_error';
+          meter.fail('upstream_error', code);
+          upstream.abort(err);
+          reader.cancel(err).catch(() => undefined);
+          const reason = err instanceof Error ? err.message : 'connection lost';
+          send(controller, encoder.encode(sseError(`the node stream failed: ${reason}`, code)));
+          controller.close();
+          finish();
+        }
+      },
+      cancel(reason) {
+        clientGone(reason);
+      },
+      // Pulled only when the client reads: never before start() has decided.
     },
-    cancel(reason) {
-      clientGone(reason);
-    },
-  });
-  return { stream, done };
+    { highWaterMark: 0 },
+  );
+  return { start, stream, done };
 }

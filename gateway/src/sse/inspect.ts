@@ -78,6 +78,18 @@ export function readError(value: unknown): UpstreamError | null {
   };
 }
 
+// Whether an engine's error says the request itself is wrong (a 4xx, vLLM's
+// BadRequestError, OpenAI's invalid_request_error, a prompt over the context): another
+// instance of the model would say the same, so it is not a reason to fail over. A 408 or a
+// 429 (the engine is busy) blames the instance, not the request.
+export function blamesRequest(error: UpstreamError): boolean {
+  const code = error.code ?? '';
+  if (/^4\d\d$/.test(code)) return code !== '408' && code !== '429';
+  if (code === 'context_length_exceeded') return true;
+  const type = error.type ?? '';
+  return type === 'invalid_request_error' || type === 'BadRequestError';
+}
+
 const nonEmpty = (v: unknown) => (typeof v === 'string' ? v.length > 0 : false);
 
 function hasOutput(choice: unknown): boolean {

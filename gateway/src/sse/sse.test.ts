@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inspectChunk, parseObject, readError, readUsage } from './inspect.ts';
+import { blamesRequest, inspectChunk, parseObject, readError, readUsage } from './inspect.ts';
 import { DONE, SseLimitError, SseParser, withData, type SseEvent } from './parser.ts';
 
 // A stream as vLLM sends it with include_usage, plus what other engines add: a keep-alive
@@ -197,5 +197,22 @@ describe('inspectChunk', () => {
     expect(parseObject('[1]')).toBeNull();
     expect(parseObject('{"a"')).toBeNull();
     expect(parseObject(DONE)).toBeNull();
+  });
+});
+
+describe('blamesRequest', () => {
+  const error = (code: string | null, type: string | null) => ({ message: 'm', type, code });
+  it('blames the request for a 4xx, a bad request or a prompt over the context', () => {
+    expect(blamesRequest(error('400', 'BadRequestError'))).toBe(true);
+    expect(blamesRequest(error('422', null))).toBe(true);
+    expect(blamesRequest(error(null, 'invalid_request_error'))).toBe(true);
+    expect(blamesRequest(error('context_length_exceeded', null))).toBe(true);
+  });
+  it('blames the instance for a server error, a busy engine or anything unknown', () => {
+    expect(blamesRequest(error('500', 'InternalServerError'))).toBe(false);
+    expect(blamesRequest(error('429', 'RateLimitError'))).toBe(false);
+    expect(blamesRequest(error('408', null))).toBe(false);
+    expect(blamesRequest(error('engine_dead', 'server_error'))).toBe(false);
+    expect(blamesRequest(error(null, null))).toBe(false);
   });
 });

@@ -15,6 +15,19 @@ export type Scenario =
   | 'error-in-stream'
   | 'die-mid-stream'
   | 'die-before-content'
+  // Headers, a role delta, then a data block with a server error and [DONE]: an engine
+  // that failed during prefill.
+  | 'error-before-content'
+  // The same as an `event: error` block, then the end without [DONE].
+  | 'error-event-before-content'
+  // Headers, a role delta, then the end (no [DONE]).
+  | 'end-before-content'
+  // A role delta, then an error that blames the request (vLLM's BadRequestError).
+  | 'request-error-before-content'
+  // A role delta, then nothing (an engine stuck in prefill).
+  | 'silent-before-content'
+  // A whole stream whose answer is empty: a role delta, finish_reason, usage, [DONE].
+  | 'no-content'
   | 'no-done'
   | 'slow'
   | 'silent'
@@ -175,6 +188,34 @@ export async function startFakeEngine(opts: {
       if (scenario === 'silent') return;
       const timer = setInterval(() => write(delta('more')), 20);
       res.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (scenario === 'error-before-content' || scenario === 'request-error-before-content') {
+      const error =
+        scenario === 'error-before-content'
+          ? { message: 'engine crashed during prefill', type: 'InternalServerError', code: 500 }
+          : { message: 'prompt too long', type: 'BadRequestError', code: 400 };
+      write(`data: ${JSON.stringify({ error })}\n\n`);
+      write('data: [DONE]\n\n');
+      res.end();
+      return;
+    }
+    if (scenario === 'error-event-before-content') {
+      const error = { message: 'engine died', type: 'server_error', code: 'engine_dead' };
+      write(`event: error\ndata: ${JSON.stringify({ error })}\n\n`);
+      res.end();
+      return;
+    }
+    if (scenario === 'silent-before-content') return;
+    if (scenario === 'end-before-content') {
+      res.end();
+      return;
+    }
+    if (scenario === 'no-content') {
+      write(chunk([{ index: 0, delta: {}, finish_reason: 'length' }]));
+      if (includeUsage) write(chunk([], { usage: ENGINE_USAGE }));
+      write('data: [DONE]\n\n');
+      res.end();
       return;
     }
     if (scenario === 'die-before-content') {

@@ -45,9 +45,25 @@ export class UsageMeter {
     this.#startedAt = init.now();
   }
 
+  // Each attempt starts a fresh answer: the row holds the figures of the instance that
+  // answered last, never a mix with an attempt that failed before the client saw anything.
   routedTo(target: { nodeId: string; instanceId: string }): void {
+    this.resetAttempt();
     this.nodeId = target.nodeId;
     this.instanceId = target.instanceId;
+  }
+
+  // Forgets what an attempt observed (the request's start and its time to first token
+  // measured from it stay: a client waits through every attempt).
+  resetAttempt(): void {
+    this.status = 0;
+    this.outcome = 'ok';
+    this.errorCode = null;
+    this.bytesOut = 0;
+    this.#usage = null;
+    this.#outputs = 0;
+    this.#ttftMs = null;
+    this.#firstChoicesMs = null;
   }
 
   setUsage(usage: Usage | null): void {

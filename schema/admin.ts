@@ -370,3 +370,54 @@ export const UsageStatsSchema = z.object({
   data: z.array(StatsBucketSchema),
 });
 export type UsageStats = z.infer<typeof UsageStatsSchema>;
+
+// --- console users, sessions, audit log ------------------------------------------------
+
+export const ADMIN_ROLES = ['admin', 'viewer'] as const;
+export const AdminRoleSchema = z.enum(ADMIN_ROLES);
+
+// A console user; the password is never answered, not even its hash.
+export const AdminUserSchema = z.object({
+  id: z.string(),
+  object: z.literal('admin_user'),
+  username: z.string(),
+  role: AdminRoleSchema,
+  created_at: unixSeconds,
+});
+export type AdminUser = z.infer<typeof AdminUserSchema>;
+export const AdminUserListSchema = listOf(AdminUserSchema);
+export const DeletedAdminUserSchema = deletedOf('admin_user');
+
+// POST and GET /admin/v1/session: who is signed in, the CSRF token that every change made
+// with the cookie must send in x-csrf-token, and when the session ends.
+export const SessionSchema = z.object({
+  user: z.object({ id: z.string(), username: z.string(), role: AdminRoleSchema }),
+  csrf_token: z.string(),
+  expires_at: z.number().int().describe('unix milliseconds'),
+});
+export type Session = z.infer<typeof SessionSchema>;
+
+// One admin mutation. actor: 'admin-token', a user, or 'anonymous' (a login that failed,
+// with the username it tried in actor_name).
+export const AuditEntrySchema = z.object({
+  id: z.number().int(),
+  object: z.literal('audit_entry'),
+  created_at: z.number().int().describe('unix milliseconds'),
+  actor: z.enum(['admin-token', 'user', 'anonymous']),
+  actor_id: z.string().nullable(),
+  actor_name: z.string().nullable(),
+  method: z.string(),
+  // The route's pattern, e.g. /admin/v1/keys/:id.
+  route: z.string(),
+  resource_id: z.string().nullable(),
+  status: z.number().int(),
+  client_address: z.string().nullable(),
+  request_id: z.string(),
+});
+export type AuditEntry = z.infer<typeof AuditEntrySchema>;
+// Newest first; the next page is ?before=<the last entry's id> while has_more.
+export const AuditLogPageSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(AuditEntrySchema),
+  has_more: z.boolean(),
+});

@@ -172,3 +172,63 @@ export const settings = sqliteTable('settings', {
   value: text('value').notNull(),
   updatedAt: integer('updated_at').notNull().default(now),
 });
+
+// Operators of the console: a username, a password (only its PBKDF2 hash, in a
+// self-describing string so its parameters can be raised later) and a role.
+export const adminUsers = sqliteTable(
+  'admin_users',
+  {
+    id: text('id').primaryKey(),
+    // Stored as given; unique regardless of case, so 'Alice' and 'alice' are one user.
+    username: text('username').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role').$type<'admin' | 'viewer'>().notNull(),
+    createdAt: integer('created_at').notNull().default(now),
+  },
+  (t) => [uniqueIndex('admin_users_username').on(sql`lower(${t.username})`)],
+);
+
+// Sessions ended before their expiry (logout, a deleted user's sessions are refused by the
+// user lookup instead). Rows past their expiry are deleted as new ones arrive.
+export const revokedSessions = sqliteTable(
+  'revoked_sessions',
+  {
+    sid: text('sid').primaryKey(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('revoked_sessions_expires').on(t.expiresAt)],
+);
+
+// Failed logins per throttle key ('user:<name>' or 'addr:<client address>') in a fixed
+// window; kept in the database so every replica and isolate counts the same failures.
+export const loginFailures = sqliteTable(
+  'login_failures',
+  {
+    key: text('key').primaryKey(),
+    failures: integer('failures').notNull(),
+    windowStart: integer('window_start').notNull(),
+  },
+  (t) => [index('login_failures_window').on(t.windowStart)],
+);
+
+// Every admin mutation: who, what, when, from where, and how it ended.
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    // Increasing, so pages are read with `before=<id>`.
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    createdAt: integer('created_at').notNull(),
+    // 'user' | 'admin-token' | 'anonymous' (a login that failed).
+    actorKind: text('actor_kind').$type<'user' | 'admin-token' | 'anonymous'>().notNull(),
+    actorId: text('actor_id'),
+    actorName: text('actor_name'),
+    method: text('method').notNull(),
+    // The route's pattern (/admin/v1/keys/:id), never the raw path.
+    route: text('route').notNull(),
+    resourceId: text('resource_id'),
+    status: integer('status').notNull(),
+    clientAddress: text('client_address'),
+    requestId: text('request_id').notNull(),
+  },
+  (t) => [index('audit_log_created').on(t.createdAt)],
+);

@@ -30,6 +30,7 @@ import {
   priceCommands,
   standingText,
 } from './limits.ts';
+import { userCommands, usersUsage } from './users.ts';
 
 interface Invocation {
   // Everything after the command name: its flags and positional arguments.
@@ -57,6 +58,7 @@ ${limitsUsage}
   deployments route ID --routing prefix|least_load|round_robin
   deployments logs ID [--tail N] [--replica K]
   usage [--from ISO] [--to ISO] [--group-by key|model|node|day]
+${usersUsage}
 
   --json    print the API's JSON instead of a table`;
 
@@ -374,4 +376,5 @@ export const commands: Record<string, Command> = {
     },
   },
   ...priceCommands({ flags: parse, show }),
+  ...userCommands({ flags: parse, show }),
 };

@@ -23,6 +23,7 @@ import { accessLog } from './middleware/access-log.ts';
 import { bodyLimit } from './middleware/body-limit.ts';
 import { corsFor } from './middleware/cors.ts';
 import { requestId } from './middleware/request-id.ts';
+import { sessionKeys } from './console/session-keys.ts';
 import { createLimitGate } from './limits/gate.ts';
 import { createMemoryLimiter } from './limits/memory.ts';
 import { createPriceBook } from './limits/prices.ts';
@@ -140,7 +141,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // The gateway's own figures per instance (in flight, circuit breakers), shared by the
   // router and the admin API.
   const live = new LiveStats({ now });
-  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live, prices, limiter }));
+  const sessions = sessionKeys(deps.db, deps.sessionSecret);
+  app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live, prices, limiter, sessions }));
   app.route('/node/v1', nodeApiApp(deps, reconciler));
   const cors = corsFor(deps.config.corsOrigins);
   if (cors) app.use('/v1/*', cors);

@@ -5,7 +5,8 @@
 //   npm run gateway        (or: npx tsx gateway/src/node.ts)
 //
 // Environment: FLEETGATE_ADMIN_TOKEN (required), FLEETGATE_DB_URL, FLEETGATE_DB_AUTH_TOKEN,
-// FLEETGATE_DB_TIMEOUT_MS, FLEETGATE_USAGE_SPOOL, FLEETGATE_HOST, FLEETGATE_PORT, and the
+// FLEETGATE_DB_TIMEOUT_MS, FLEETGATE_USAGE_SPOOL, FLEETGATE_HOST, FLEETGATE_PORT,
+// FLEETGATE_CLIENT_ADDRESS_HEADER, and the
 // settings parseConfig() reads.
 import { mkdirSync, realpathSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -17,6 +18,7 @@ import { createClient, type Client } from '@libsql/client';
 import { drizzle } from 'drizzle-orm/libsql';
 import * as schema from '../../schema/db.ts';
 import { createApp } from './app.ts';
+import { headerClientAddress, socketClientAddress } from './console/client-address.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
@@ -180,6 +182,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
       dbTimeoutMs,
+      clientAddress: env.FLEETGATE_CLIENT_ADDRESS_HEADER?.trim()
+        ? headerClientAddress(env.FLEETGATE_CLIENT_ADDRESS_HEADER.trim())
+        : socketClientAddress(),
     });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;

@@ -3,6 +3,8 @@
 // reached) arrives here, so app code stays on Web-standard APIs.
 import type { AccessLogFormat } from '../../schema/access-log.ts';
 import type { DataPlaneScope, Jwks } from '../../schema/contracts.ts';
+import type { Context } from 'hono';
+import type { AdminPrincipal } from './console/principal.ts';
 import type { AccessLogWriter } from './middleware/access-log.ts';
 import type { KeyLimits } from './limits/arithmetic.ts';
 import type { Limiter } from './limits/limiter.ts';
@@ -130,6 +132,12 @@ export interface AppDeps {
   now?: () => number;
   // Where access-log lines go (middleware/access-log.ts); absent: no access log.
   accessLog?: AccessLogWriter;
+  // The secret that signs console sessions (at least 32 characters). Absent: generated on
+  // first use and kept in the settings table (auth/session.ts).
+  sessionSecret?: string;
+  // The client's address as this host sees it (login throttling, the audit log). Absent:
+  // unknown, and every client shares one throttle by address.
+  clientAddress?: ClientAddress;
   // How long key lookups and routing-table loads wait for the database before giving up
   // (store/timeout.ts). Default DB_TIMEOUT_MS (5000).
   dbTimeoutMs?: number;
@@ -139,6 +147,8 @@ export interface AppDeps {
 }
 
 export type UiAssets = (request: Request) => Promise<Response>;
+// Node host: the socket's peer, or a configured proxy header; Worker: cf-connecting-ip.
+export type ClientAddress = (c: Context<AppEnv>) => string | undefined;
 
 export interface AuthenticatedKey {
   id: string;
@@ -158,6 +168,10 @@ export interface AppEnv {
     // (the end of a stream): what the access log reads at the end.
     meter: UsageMeter | undefined;
     settled: Promise<void> | undefined;
+    // Who called the admin API (middleware/admin-auth.ts).
+    admin: AdminPrincipal | undefined;
+    // The username a login tried (recorded by the audit log when the login fails).
+    loginName: string | undefined;
     // The code of the error the request was answered with (app.onError).
     errorCode: string | undefined;
   };

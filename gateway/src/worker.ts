@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import type { JWK } from 'jose';
 import { createApp } from './app.ts';
+import { headerClientAddress } from './console/client-address.ts';
 import { parseConfig } from './config.ts';
 import { ApiError } from './errors.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
@@ -30,6 +31,9 @@ export interface Env extends LimiterEnv {
   FLEETGATE_API_DOCS?: string;
   // The dashboard's files (wrangler.toml [assets]).
   ASSETS?: Fetcher;
+  // Signs console sessions (at least 32 characters; a secret). Absent: generated on first use
+  // and kept in the database's settings table.
+  FLEETGATE_SESSION_SECRET?: string;
 }
 
 function parseSigningJwk(raw: string | undefined): JWK {
@@ -49,6 +53,14 @@ function parseSigningJwk(raw: string | undefined): JWK {
     throw new HostConfigError('FLEETGATE_SIGNING_JWK must be a private JWK (with a "d" member)');
   }
   return jwk as JWK;
+}
+
+function sessionSecret(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 32) {
+    throw new HostConfigError('FLEETGATE_SESSION_SECRET must be at least 32 characters');
+  }
+  return raw;
 }
 
 async function build(env: Env): Promise<Hono<AppEnv>> {
@@ -91,6 +103,9 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     // Objects, so Workers Logs can query their fields.
     accessLog: accessLogWriter(config.accessLog ?? 'off', 'objects'),
     uiAssets: assets ? (request) => assets.fetch(request) : undefined,
+    sessionSecret: sessionSecret(env.FLEETGATE_SESSION_SECRET),
+    // Set by Cloudflare's edge; a client cannot choose it.
+    clientAddress: headerClientAddress('cf-connecting-ip'),
   });
 }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  AdminUserSchema,
   ApiKeyListSchema,
   CreatedApiKeySchema,
   DeploymentSchema,
@@ -162,6 +163,40 @@ describe('the fleetgate CLI', () => {
     } finally {
       await new Promise((resolve) => wrong.close(resolve));
     }
+  });
+
+  it('creates console users with the password from the environment, lists and deletes them', async () => {
+    const env = {
+      FLEETGATE_URL: gateway.url,
+      FLEETGATE_ADMIN_TOKEN: ADMIN,
+      FLEETGATE_USER_PASSWORD: 'a password from the env',
+    };
+    const made = await runToEnd(
+      'gateway/cli/main.ts',
+      ['users', 'create', '--username', 'ops', '--role', 'viewer', '--json'],
+      env,
+    );
+    expect(made.code).toBe(0);
+    const user = parseExact(AdminUserSchema, JSON.parse(made.stdout));
+    expect(user).toMatchObject({ username: 'ops', role: 'viewer' });
+    const login = await fetch(`${gateway.url}/admin/v1/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'ops', password: 'a password from the env' }),
+    });
+    expect(login.status).toBe(200);
+
+    const missing = await runToEnd(
+      'gateway/cli/main.ts',
+      ['users', 'create', '--username', 'x', '--role', 'admin'],
+      { FLEETGATE_URL: gateway.url, FLEETGATE_ADMIN_TOKEN: ADMIN, FLEETGATE_USER_PASSWORD: '' },
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/FLEETGATE_USER_PASSWORD/);
+
+    const list = await run(api, ['users', 'list']);
+    expect(list).toMatch(/ops\s+viewer/);
+    expect(await run(api, ['users', 'rm', user.id])).toBe(`deleted user ${user.id}`);
   });
 
   it('runs as its own process: output on stdout, errors on stderr with exit code 2', async () => {

@@ -24,7 +24,13 @@ import { directTransport } from '../../gateway/src/proxy/transport.ts';
 import { createSigner, generateSigningJwk } from '../../gateway/src/signing/signer.ts';
 import type { Db } from '../../gateway/src/store/db.ts';
 import { createTempDb, type TempDb } from '../../gateway/src/testing/temp-db.ts';
-import type { AppDeps, AppEnv, GatewayConfig, Signer } from '../../gateway/src/types.ts';
+import type {
+  AppDeps,
+  AppEnv,
+  ClientAddress,
+  GatewayConfig,
+  Signer,
+} from '../../gateway/src/types.ts';
 import { createDirectUsageSink } from '../../gateway/src/usage/sink.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -136,7 +142,12 @@ export const nodeBody = (name: string, advertiseUrl = 'http://127.0.0.1:9', gpus
 });
 
 export async function startGatewayHarness(
-  opts: { config?: Partial<GatewayConfig>; clock?: number; accessLog?: AccessLogWriter } = {},
+  opts: {
+    config?: Partial<GatewayConfig>;
+    clock?: number;
+    accessLog?: AccessLogWriter;
+    clientAddress?: ClientAddress;
+  } = {},
 ): Promise<GatewayHarness> {
   const temp: TempDb = await createTempDb();
   const signer = await createSigner(await generateSigningJwk());
@@ -160,6 +171,7 @@ export async function startGatewayHarness(
       transport: directTransport,
       now: () => clock.now(),
       accessLog: opts.accessLog,
+      clientAddress: opts.clientAddress,
     };
     return createApp(deps);
   }

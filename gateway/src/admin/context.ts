@@ -6,6 +6,7 @@ import type { Limiter } from '../limits/limiter.ts';
 import type { PriceBook } from '../limits/prices.ts';
 import type { Reconciler } from '../control-plane/reconcile.ts';
 import type { LiveStats } from '../routing/live.ts';
+import type { SessionKeys } from '../console/session-keys.ts';
 
 export interface AdminContext {
   keyCache: KeyCache;
@@ -14,4 +15,6 @@ export interface AdminContext {
   // Cleared when a price changes; the limiter answers a key's standing (GET keys/ID).
   prices: PriceBook;
   limiter: Limiter;
+  // Console sessions' codec (signing and CSRF), made from the host's session secret.
+  sessions: SessionKeys;
 }

@@ -12,6 +12,9 @@ import { CreateKeySchema, PatchKeySchema } from './keys.ts';
 import { LogsQuerySchema } from './logs.ts';
 import { CreateTokenSchema } from './registration-tokens.ts';
 import { StatsQuerySchema } from './stats.ts';
+import { AuditQuerySchema } from './audit-log.ts';
+import { LoginSchema } from './session.ts';
+import { CreateUserSchema } from './users.ts';
 import { EventsQuerySchema, UsageQuerySchema } from './usage.ts';
 
 export interface Operation {
@@ -23,10 +26,11 @@ export interface Operation {
   description?: string;
   body?: z.ZodType;
   query?: z.ZodObject;
-  status: 200 | 201;
+  status: 200 | 201 | 204;
   // A schema registered in COMPONENTS, or a media type that is not JSON.
   response: z.ZodType | { mediaType: string };
-  security?: 'admin' | 'apiKey' | 'none';
+  // 'admin': the admin token or a console session; 'session': the session cookie only.
+  security?: 'admin' | 'session' | 'apiKey' | 'none';
 }
 
 // Named schemas: shown once under components.schemas and referred to by name.
@@ -61,6 +65,12 @@ const COMPONENTS: Record<string, z.ZodType> = {
   UsageEventList: admin.UsageEventListSchema,
   StatsBucket: admin.StatsBucketSchema,
   UsageStats: admin.UsageStatsSchema,
+  AdminUser: admin.AdminUserSchema,
+  AdminUserList: admin.AdminUserListSchema,
+  DeletedAdminUser: admin.DeletedAdminUserSchema,
+  Session: admin.SessionSchema,
+  AuditEntry: admin.AuditEntrySchema,
+  AuditLogPage: admin.AuditLogPageSchema,
 };
 
 // The handlers check `placement` on its own (so its errors name placement.*); the document
@@ -70,6 +80,71 @@ const placement = { placement: DeploymentPlacementSchema.optional() };
 const A = '/admin/v1';
 
 export const ADMIN_OPERATIONS: Operation[] = [
+  {
+    method: 'post',
+    path: `${A}/session`,
+    tag: 'session',
+    summary: 'Sign in to the console',
+    description:
+      'Sets the fleetgate_session cookie (HttpOnly, Secure, SameSite=Strict). Every change made with the cookie must send the answered csrf_token in x-csrf-token. Failed logins are throttled per username and per client address (429 with retry-after).',
+    body: LoginSchema,
+    status: 200,
+    response: admin.SessionSchema,
+    security: 'none',
+  },
+  {
+    method: 'get',
+    path: `${A}/session`,
+    tag: 'session',
+    summary: 'Read the session of the cookie',
+    status: 200,
+    response: admin.SessionSchema,
+    security: 'session',
+  },
+  {
+    method: 'delete',
+    path: `${A}/session`,
+    tag: 'session',
+    summary: 'Sign out (the session is revoked and its cookie cleared)',
+    status: 204,
+    response: { mediaType: 'none' },
+    security: 'session',
+  },
+  {
+    method: 'post',
+    path: `${A}/users`,
+    tag: 'users',
+    summary: 'Create a console user (role admin or viewer)',
+    body: CreateUserSchema,
+    status: 201,
+    response: admin.AdminUserSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/users`,
+    tag: 'users',
+    summary: 'List console users',
+    status: 200,
+    response: admin.AdminUserListSchema,
+  },
+  {
+    method: 'delete',
+    path: `${A}/users/{id}`,
+    tag: 'users',
+    summary: 'Delete a console user (its sessions end)',
+    status: 200,
+    response: admin.DeletedAdminUserSchema,
+  },
+  {
+    method: 'get',
+    path: `${A}/audit-log`,
+    tag: 'audit-log',
+    summary: 'Read the audit log of admin mutations, newest first',
+    description: 'The next page: before=<the last entry id>, while has_more.',
+    query: AuditQuerySchema,
+    status: 200,
+    response: admin.AuditLogPageSchema,
+  },
   {
     method: 'post',
     path: `${A}/keys`,
@@ -354,8 +429,10 @@ export function buildOpenApiDocument(opts: DocumentOptions): JsonObject {
         parameters.push({ name, in: 'query', required: required.has(name), schema });
       }
     }
-    let content: JsonObject;
-    if ('mediaType' in op.response) {
+    let content: JsonObject | undefined;
+    if (op.status === 204) {
+      content = undefined;
+    } else if ('mediaType' in op.response) {
       content = { [op.response.mediaType]: {} };
     } else {
       const name = names.get(op.response);
@@ -381,10 +458,17 @@ export function buildOpenApiDocument(opts: DocumentOptions): JsonObject {
           }
         : {}),
       responses: {
-        [String(op.status)]: { description: 'OK', content },
+        [String(op.status)]: content
+          ? { description: 'OK', content }
+          : { description: 'No content' },
         default: { $ref: '#/components/responses/Error' },
       },
-      security: security === 'none' ? [] : [{ [security]: [] }],
+      security:
+        security === 'none'
+          ? []
+          : security === 'admin'
+            ? [{ admin: [] }, { session: [] }]
+            : [{ [security]: [] }],
     };
     paths[op.path] = { ...paths[op.path], [op.method]: operation };
   }
@@ -412,6 +496,13 @@ export function buildOpenApiDocument(opts: DocumentOptions): JsonObject {
           type: 'http',
           scheme: 'bearer',
           description: 'The admin token (FLEETGATE_ADMIN_TOKEN).',
+        },
+        session: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: 'fleetgate_session',
+          description:
+            'A console session (POST /admin/v1/session); changes also need its CSRF token in x-csrf-token, and the admin role.',
         },
         apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (sk-fg-...).' },
       },

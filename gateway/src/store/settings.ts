@@ -27,3 +27,31 @@ export async function loadOrCreateSigningJwk(db: Db, generate: () => Promise<JWK
   if (!stored) throw new Error('the signing key could not be stored in the settings table');
   return stored;
 }
+
+export const SESSION_SECRET_SETTING = 'session_secret';
+
+// A setting's value, generated and stored by whoever reads it first; hosts racing on one
+// database all end up with the first value written.
+export async function loadOrCreateSetting(
+  db: Db,
+  key: string,
+  generate: () => string,
+): Promise<string> {
+  const read = async () => {
+    const [row] = await db
+      .select({ value: settings.value })
+      .from(settings)
+      .where(eq(settings.key, key))
+      .limit(1);
+    return row?.value;
+  };
+  const existing = await read();
+  if (existing !== undefined) return existing;
+  await db
+    .insert(settings)
+    .values({ key, value: generate(), updatedAt: Date.now() })
+    .onConflictDoNothing();
+  const stored = await read();
+  if (stored === undefined) throw new Error(`the setting '${key}' could not be stored`);
+  return stored;
+}

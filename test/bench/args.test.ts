@@ -13,6 +13,8 @@ describe('parseBenchArgs', () => {
       memoryS: 10,
       slowStreams: 1000,
       long: 64,
+      profile: false,
+      profileLevel: 64,
       out: undefined,
       routing: false,
       help: false,
@@ -51,10 +53,19 @@ describe('parseBenchArgs', () => {
     expect(o.long).toBe(0);
   });
 
-  it('reads the slow streams and the long level', () => {
-    const o = parseBenchArgs(['--slow-streams', '300', '--long', '16']);
-    expect(o).toMatchObject({ slowStreams: 300, long: 16 });
+  it('reads the slow streams, the long level and the profile level', () => {
+    const o = parseBenchArgs([
+      '--slow-streams',
+      '300',
+      '--long',
+      '16',
+      '--profile',
+      '--profile-level',
+      '256',
+    ]);
+    expect(o).toMatchObject({ slowStreams: 300, long: 16, profile: true, profileLevel: 256 });
     expect(() => parseBenchArgs(['--slow-streams', '0'])).toThrow(/--slow-streams/);
+    expect(() => parseBenchArgs(['--profile', '--routing'])).toThrow(/one at a time/);
   });
 
   it('names the bad option', () => {

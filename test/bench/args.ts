@@ -13,6 +13,9 @@ export interface BenchOptions {
   slowStreams: number;
   // Clients of the long-stream level (512-token answers); 0 skips it.
   long: number;
+  // Write CPU profiles of the gateway and the daemon for one level (profileLevel streams).
+  profile: boolean;
+  profileLevel: number;
   out: string | undefined;
   // The routing benchmark (policies against workloads) instead of the overhead one.
   routing: boolean;
@@ -29,6 +32,10 @@ export const USAGE = `npm run bench -- [options]
                          (default 64)
   --memory-duration 10   seconds of the slow-stream memory phase; 0 skips it (default 10)
   --slow-streams 1000    streams the memory phase holds open (default 1000)
+  --profile              instead: CPU profiles (--cpu-prof) of the gateway, the daemon and
+                         the floor while paths (a), (m), (b), (c) run one level, written to
+                         <results>/profiles/, with a top-N self-time summary
+  --profile-level 64     streams of that level (default 64)
   --worker               also measure the Worker host under wrangler dev (path d)
   --routing              instead: the routing policies against workloads A, B, C
                          (--duration and --warmup apply per policy; defaults 10 and 2)
@@ -71,6 +78,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         'memory-duration': { type: 'string', default: '10' },
         'slow-streams': { type: 'string', default: '1000' },
         long: { type: 'string', default: '64' },
+        profile: { type: 'boolean', default: false },
+        'profile-level': { type: 'string', default: '64' },
         worker: { type: 'boolean', default: false },
         routing: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -89,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .filter((n, i, all) => all.indexOf(n) === i)
     .sort((a, b) => a - b);
   if (levels.some((n) => n > 4096)) throw new BenchArgsError('--levels: at most 4096 clients');
+  if (v.profile && v.routing) throw new BenchArgsError('--profile and --routing: one at a time');
   const memoryS = positiveNumber('memory-duration', v['memory-duration'], { allowZero: true });
   return {
     levels,
@@ -103,6 +113,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     memoryS,
     slowStreams: positiveNumber('slow-streams', v['slow-streams'], { integer: true }),
     long: positiveNumber('long', v.long, { allowZero: true, integer: true }),
+    profile: v.profile,
+    profileLevel: positiveNumber('profile-level', v['profile-level'], { integer: true }),
     out: v.out,
     routing: v.routing,
     help: v.help,

@@ -108,6 +108,7 @@ export async function measureLevel(
     tokens,
     load,
     processes: probe.usage(),
+    windowUs: { fromUs: probe.fromUs, toUs: probe.toUs },
   };
   const mode = stream ? (tokens === SIM.maxTokens ? 'stream' : `stream/${tokens}`) : 'non-stream';
   log(

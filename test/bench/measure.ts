@@ -14,6 +14,8 @@ export interface Role {
 
 const SAMPLE_MS = 100;
 
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
 function pidsOf(role: Role): number[] {
   if (!role.withDescendants) return [role.pid];
   return [role.pid, ...descendants(processTable(), role.pid)];
@@ -37,10 +39,14 @@ export class WindowProbe {
   private readonly cpuEnd = new Map<string, number>();
   private readonly peak = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  // The window on the monotonic clock in microseconds (as CPU profiles time their samples).
+  fromUs = 0;
+  toUs = 0;
 
   constructor(private readonly roles: readonly Role[]) {}
 
   start(): void {
+    this.fromUs = monotonicUs();
     for (const role of this.roles) {
       const pids = pidsOf(role);
       this.pids.set(role.name, pids);
@@ -56,6 +62,7 @@ export class WindowProbe {
     this.timer = undefined;
     this.sample();
     for (const [name, pids] of this.pids) this.cpuEnd.set(name, sum(pids, cpuSeconds));
+    this.toUs = monotonicUs();
   }
 
   usage(): Record<string, ProcessUsage> {

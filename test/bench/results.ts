@@ -34,6 +34,8 @@ export interface LevelResult {
   load: LoadResult;
   // Keyed by role: 'gateway', 'daemon', 'floor', 'sim'.
   processes: Record<string, ProcessUsage>;
+  // The measuring window on the monotonic clock (µs), to crop CPU profiles to it.
+  windowUs?: { fromUs: number; toUs: number };
 }
 
 export interface MemorySample {

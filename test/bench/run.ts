@@ -17,7 +17,7 @@ import type { JWK } from 'jose';
 import { generateSigningJwk } from '../../gateway/src/signing/signer.ts';
 import { freePort, repoRoot, type Service } from '../support/processes.ts';
 import { startGateway, startNode, type Gateway, type GpuNode } from '../support/stack.ts';
-import { BenchArgsError, USAGE, parseBenchArgs } from './args.ts';
+import { BenchArgsError, USAGE, parseBenchArgs, type BenchOptions } from './args.ts';
 import { chartFor } from './chart.ts';
 import {
   LONG_TOKENS,
@@ -35,6 +35,7 @@ import {
 } from './levels.ts';
 import { startLoadGenerator } from './loadgen-client.ts';
 import type { Role } from './measure.ts';
+import { collectProfiles, profileArgs, type ProfileRead } from './profile-run.ts';
 import { renderMarkdown, fmt } from './report.ts';
 import { runRoutingBench } from './routing.ts';
 import type { BenchResults, LevelResult, MachineInfo } from './results.ts';
@@ -175,8 +176,8 @@ async function dataPlaneKey(offered: JWK, node: GpuNode, dbUrl: string): Promise
   return findSigningKey(dbUrl, jwks);
 }
 
-async function writeResults(results: BenchResults, outDir: string): Promise<string> {
-  const markdown = renderMarkdown(results);
+async function writeResults(results: BenchResults, outDir: string, extra: string): Promise<string> {
+  const markdown = renderMarkdown(results) + (extra ? `\n${extra}` : '');
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'results.md'), `${markdown}\n`);
   await writeFile(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -188,12 +189,33 @@ async function writeResults(results: BenchResults, outDir: string): Promise<stri
 }
 
 async function main(): Promise<void> {
-  const opts = parseBenchArgs(process.argv.slice(2));
-  if (opts.help) {
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed.help) {
     console.log(USAGE);
     return;
   }
+  // A profiled run measures one streaming level of (a), (m), (b) and (c), nothing else.
+  const opts: BenchOptions = parsed.profile
+    ? {
+        ...parsed,
+        levels: [parsed.profileLevel],
+        nonStreaming: 0,
+        long: 0,
+        memory: false,
+        worker: false,
+      }
+    : parsed;
   const startedAt = new Date().toISOString();
+  const outDir =
+    opts.out ??
+    join(
+      repoRoot,
+      'test/bench/results',
+      startedAt.replace(/[:.]/g, '-') + (opts.profile ? '-profile' : ''),
+    );
+  const profilesDir = join(outDir, 'profiles');
+  const profiled = (role: string) =>
+    opts.profile ? profileArgs(join(profilesDir, role)) : undefined;
   const machine = machineInfo();
   const commit = gitCommit();
   const notes: string[] = [];
@@ -213,7 +235,7 @@ async function main(): Promise<void> {
     maxTokens: MODEL_MAX_TOKENS,
   });
   track(sim.service);
-  const floor = await startFloor(await freePort(), sim.url);
+  const floor = await startFloor(await freePort(), sim.url, profiled('floor'));
   track(floor.service);
   const slowSim = opts.memory
     ? await startSim(await freePort(), {
@@ -236,9 +258,15 @@ async function main(): Promise<void> {
     // Honoured if the Node host takes its key from the environment; otherwise it makes
     // its own and dataPlaneKey() finds that one.
     env: { FLEETGATE_SIGNING_JWK: JSON.stringify(signingJwk) },
+    nodeArgs: profiled('gateway'),
   });
   track(gateway.service);
-  const node = await startNode({ gateway, name: 'bench-node', configPath: join(dir, 'node.json') });
+  const node = await startNode({
+    gateway,
+    name: 'bench-node',
+    configPath: join(dir, 'node.json'),
+    nodeArgs: profiled('daemon'),
+  });
   track(node.service);
   log(`  gateway ${gateway.url}, gpu-node ${node.url}, simulator ${sim.url}`);
 
@@ -284,12 +312,14 @@ async function main(): Promise<void> {
     headers: { authorization: `Bearer ${key}` },
     roles: [gatewayRole, daemonRole, simRole],
   });
-  targets.push({
-    path: 'limited',
-    url: gateway.url + chat,
-    headers: { authorization: `Bearer ${await limitedKey(gateway)}` },
-    roles: [gatewayRole, daemonRole, simRole],
-  });
+  if (!opts.profile) {
+    targets.push({
+      path: 'limited',
+      url: gateway.url + chat,
+      headers: { authorization: `Bearer ${await limitedKey(gateway)}` },
+      roles: [gatewayRole, daemonRole, simRole],
+    });
+  }
   for (const target of targets) await smokeTest(target, MODEL);
 
   const loadgen = await startLoadGenerator();
@@ -331,6 +361,26 @@ async function main(): Promise<void> {
     }
   }
 
+  // The profiles are written when the processes exit: the floor's read for (m), the
+  // daemon's for (b), where it runs alone like the floor, and for (c), the gateway's for (c).
+  let profileSummary = '';
+  if (opts.profile) {
+    await Promise.all([gateway, node, floor].map((p) => p.service.stop('SIGTERM', 15_000)));
+    const reads: ProfileRead[] = [];
+    const at = (path: string) => levels.find((l) => l.path === path);
+    const floorLevel = at('floor');
+    if (floorLevel) reads.push({ role: 'floor', level: floorLevel });
+    const nodeLevel = at('node');
+    const gatewayLevel = at('gateway');
+    if (nodeLevel) reads.push({ role: 'daemon', level: nodeLevel });
+    if (gatewayLevel)
+      reads.push({ role: 'gateway', level: gatewayLevel }, { role: 'daemon', level: gatewayLevel });
+    profileSummary = await collectProfiles(profilesDir, reads);
+    notes.push(
+      'profiled run: the gateway and the daemon ran under --cpu-prof, which costs them some CPU',
+    );
+  }
+
   const results: BenchResults = {
     startedAt,
     commit,
@@ -359,8 +409,7 @@ async function main(): Promise<void> {
         : []),
     ],
   };
-  const outDir = opts.out ?? join(repoRoot, 'test/bench/results', startedAt.replace(/[:.]/g, '-'));
-  const markdown = await writeResults(results, outDir);
+  const markdown = await writeResults(results, outDir, profileSummary);
   console.log(markdown);
   log(
     `results written to ${relative(process.cwd(), outDir) || outDir} (and test/bench/results/latest.md)`,

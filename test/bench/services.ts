@@ -65,13 +65,13 @@ export async function startSim(port: number, s: SimSettings): Promise<Sim> {
 export async function startFloor(
   port: number,
   upstream: string,
-  env?: Record<string, string>,
+  nodeArgs?: string[],
 ): Promise<Sim> {
   const service = await startService({
     name: 'floor',
     entry: 'test/bench/floor.ts',
     args: ['--port', String(port), '--upstream', upstream],
-    env,
+    nodeArgs,
     ready: /listening on http:\/\//,
   });
   return { url: `http://127.0.0.1:${port}`, service };

@@ -18,6 +18,8 @@ export interface StartOptions {
   // Path of a TypeScript entry relative to the repository root, then its arguments.
   entry: string;
   args?: string[];
+  // Options for node itself, before the entry (e.g. --cpu-prof, which NODE_OPTIONS refuses).
+  nodeArgs?: string[];
   env?: Record<string, string>;
   // Resolves once a line matches; omitted: resolves at once.
   ready?: RegExp;
@@ -29,7 +31,8 @@ export interface StartOptions {
 const MAX_LINES = 200;
 
 export function startService(opts: StartOptions): Promise<Service & { readyLine: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.entry, ...(opts.args ?? [])], {
+  const nodeArgs = [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry];
+  const child = spawn(process.execPath, [...nodeArgs, ...(opts.args ?? [])], {
     cwd: repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

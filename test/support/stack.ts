@@ -18,6 +18,7 @@ export interface GatewayOptions {
   heartbeatIntervalS?: number;
   echo?: boolean;
   env?: Record<string, string>;
+  nodeArgs?: string[];
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -35,6 +36,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
     ready: /listening on http/,
     echo: opts.echo,
+    nodeArgs: opts.nodeArgs,
   });
   const url = `http://127.0.0.1:${port}`;
   return { url, adminToken: opts.adminToken, service, admin: adminApi(url, opts.adminToken) };
@@ -132,7 +134,7 @@ export async function registerNode(opts: NodeOptions & { port: number }): Promis
 
 // Runs an already registered daemon from its config file.
 export async function runNode(
-  opts: Omit<NodeOptions, 'gateway'> & { port: number; nodeId: string },
+  opts: Omit<NodeOptions, 'gateway'> & { port: number; nodeId: string; nodeArgs?: string[] },
 ): Promise<GpuNode> {
   const service = await startService({
     name: opts.name,
@@ -141,6 +143,7 @@ export async function runNode(
     env: opts.env,
     ready: /listening on http/,
     echo: opts.echo,
+    nodeArgs: opts.nodeArgs,
   });
   return {
     url: `http://127.0.0.1:${opts.port}`,
@@ -150,7 +153,8 @@ export async function runNode(
   };
 }
 
-export async function startNode(opts: NodeOptions): Promise<GpuNode> {
+// nodeArgs go to the daemon's node process only, not to the registration script's.
+export async function startNode(opts: NodeOptions & { nodeArgs?: string[] }): Promise<GpuNode> {
   const port = opts.port ?? (await freePort());
   const nodeId = await registerNode({ ...opts, port });
   return runNode({ ...opts, port, nodeId });

@@ -13,6 +13,7 @@ import {
   RecipeNameSchema,
   RoutingPolicySchema,
 } from './contracts.ts';
+import { NODE_MODES } from './tunnel.ts';
 
 const unixSeconds = z.number().int().describe('unix seconds');
 
@@ -214,7 +215,14 @@ export const NodeSchema = z.object({
   id: z.string(),
   object: z.literal('node'),
   name: z.string(),
+  // Where the gateway reaches the node; TUNNEL_ADVERTISE_URL ('tunnel:') in tunnel mode.
   advertise_url: z.string(),
+  // direct: the gateway connects to advertise_url; tunnel: through the WebSocket the node
+  // opened to the gateway (schema/tunnel.ts).
+  mode: z.enum(NODE_MODES),
+  // Tunnel mode: whether the node's tunnel is connected (on the Node host: to the replica
+  // that answered); null in direct mode.
+  tunnel_connected: z.boolean().nullable(),
   // online: a heartbeat within the last three intervals.
   status: z.enum(['online', 'offline']),
   daemon_version: z.string(),

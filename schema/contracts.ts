@@ -2,6 +2,7 @@
 // module (and nothing else of each other): zod schemas validate what arrives, and the
 // inferred types describe what is sent.
 import { z } from 'zod';
+import { NODE_MODES } from './tunnel.ts';
 
 export const DAEMON_PROTOCOL_VERSION = 1;
 
@@ -67,17 +68,31 @@ const url = z
   .max(2048)
   .refine((s) => /^https?:\/\//.test(s) && URL.canParse(s), 'must be an http(s) URL');
 
-export const RegisterRequestSchema = z.object({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
-  advertise_url: url,
-  gpus: z.array(GpuInfoSchema).max(64),
-  daemon_version: z.string().min(1).max(64),
-  protocol_version: z.number().int().default(DAEMON_PROTOCOL_VERSION),
-});
+export const RegisterRequestSchema = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only'),
+    // Where the gateway reaches the daemon (direct mode); absent in tunnel mode.
+    advertise_url: url.optional(),
+    // direct: the gateway connects to advertise_url; tunnel: the daemon dials out to
+    // /node/v1/tunnel and the gateway sends requests through that socket (schema/tunnel.ts).
+    mode: z.enum(NODE_MODES).default('direct'),
+    gpus: z.array(GpuInfoSchema).max(64),
+    daemon_version: z.string().min(1).max(64),
+    protocol_version: z.number().int().default(DAEMON_PROTOCOL_VERSION),
+  })
+  .superRefine((body, ctx) => {
+    if (body.mode === 'direct' && body.advertise_url === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['advertise_url'],
+        message: 'required in direct mode (or register with mode "tunnel")',
+      });
+    }
+  });
 export type RegisterRequest = z.input<typeof RegisterRequestSchema>;
 
 // JSON Web Key Set of the gateway's public signing keys.

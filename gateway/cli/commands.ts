@@ -242,9 +242,14 @@ export const commands: Record<string, Command> = {
           list.data.data.map((n) => ({
             ...n,
             gpus: n.gpus.map((g) => g.name),
+            // Tunnel mode shows whether the tunnel is up instead of an address.
+            reached_at:
+              n.mode === 'tunnel'
+                ? `tunnel (${n.tunnel_connected ? 'connected' : 'not connected'})`
+                : n.advertise_url,
             last_heartbeat: n.last_heartbeat_at === null ? null : isoTime(n.last_heartbeat_at),
           })),
-          ['id', 'name', 'status', 'advertise_url', 'gpus', 'last_heartbeat'],
+          ['id', 'name', 'status', 'mode', 'reached_at', 'gpus', 'last_heartbeat'],
         ),
       );
     },

@@ -9,8 +9,9 @@
 // FLEETGATE_CLIENT_ADDRESS_HEADER, and the
 // settings parseConfig() reads.
 import { mkdirSync, realpathSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
@@ -23,6 +24,7 @@ import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { createSigner, generateSigningJwk } from './signing/signer.ts';
+import { NodeTunnels, withTunnels } from './tunnel/node-host.ts';
 import { connectRedisLimiter, type RedisLimiterHandle } from './limits/redis-client.ts';
 import { migrateLibsql } from './store/migrate.ts';
 import { usageTotals } from './store/usage.ts';
@@ -171,6 +173,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     if (!uiAssets) {
       console.log(`dashboard not built (npm run build:ui): /ui answers 404`);
     }
+    // Tunnel nodes' sockets, held in this process (tunnel/node-host.ts).
+    const tunnels = new NodeTunnels(db);
     const app = createApp({
       db,
       config,
@@ -179,7 +183,11 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       uiAssets,
       // Shared by every replica with FLEETGATE_REDIS_URL; else counted in this process.
       limiter: redis?.limiter,
-      transport: createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
+      transport: withTunnels(
+        createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
+        tunnels,
+      ),
+      tunnels,
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
       dbTimeoutMs,
       clientAddress: env.FLEETGATE_CLIENT_ADDRESS_HEADER?.trim()
@@ -188,6 +196,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      tunnels.handleUpgrade(req, socket, head);
+    });
     const address = await listen(server);
     const shownHost = host.includes(':') ? `[${host}]` : host;
     const url = `http://${shownHost}:${address.port}`;
@@ -198,10 +209,12 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         // Idle keep-alive connections would hold close() open; streams get a grace period.
         server.closeIdleConnections();
+        tunnels.drain();
         const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         cut.unref();
         await stopped;
         clearTimeout(cut);
+        tunnels.close();
         try {
           await withDbTimeout(usage.flush(), SHUTDOWN_FLUSH_MS, 'usage flush on shutdown');
         } catch (err) {

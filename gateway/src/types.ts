@@ -111,8 +111,9 @@ export interface UsageSinkStats {
   unspooled: number;
 }
 
-// How the gateway reaches a node's data plane. Direct HTTP(S) to the advertise URL now;
-// a dial-out tunnel later must fit behind the same call.
+// How the gateway reaches a node's data plane: direct HTTP(S) to the advertise URL, or,
+// for a node whose advertise URL is TUNNEL_ADVERTISE_URL (schema/tunnel.ts), a stream
+// over the WebSocket the node opened to the gateway.
 export interface NodeTransport {
   fetch(
     node: { id: string; advertiseUrl: string },
@@ -121,12 +122,22 @@ export interface NodeTransport {
   ): Promise<Response>;
 }
 
+// Where the host keeps tunnel nodes' sockets (gateway/src/tunnel): in this process on the
+// Node host, a Durable Object per node on the Worker. Absent: no tunnels (426 on the route).
+export interface TunnelHost {
+  // Takes over the WebSocket upgrade of an authenticated node (GET /node/v1/tunnel).
+  accept(request: Request, nodeId: string): Promise<Response>;
+  // Whether the node's tunnel is connected (to this replica, on the Node host).
+  connected(nodeId: string): Promise<boolean>;
+}
+
 export interface AppDeps {
   db: Db;
   config: GatewayConfig;
   signer: Signer;
   usage: UsageSink;
   transport: NodeTransport;
+  tunnels?: TunnelHost;
   // Where per-key limits are counted; default: in this process (limits/memory.ts).
   limiter?: Limiter;
   now?: () => number;

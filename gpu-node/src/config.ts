@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { JwksSchema, NODE_MAX_BODY_BYTES } from '../../schema/contracts.ts';
+import { NODE_MODES } from '../../schema/tunnel.ts';
 
 export const RUNTIME_PREFERENCES = ['auto', 'process', 'docker'] as const;
 export type RuntimePreference = (typeof RUNTIME_PREFERENCES)[number];
@@ -25,28 +26,42 @@ const maxBodyBytes = z
   .min(1024)
   .max(4 * NODE_MAX_BODY_BYTES);
 
-export const NodeConfigSchema = z.object({
-  gateway_url: httpUrl,
-  node_id: z.string().min(1),
-  node_secret: z.string().min(1),
-  name: z.string().min(1),
-  advertise_url: httpUrl,
-  issuer: z.string().min(1),
-  jwks: JwksSchema,
-  heartbeat_interval_s: z.number().positive(),
-  // Where the HTTP server binds; the gateway reaches it through advertise_url.
-  listen: listenAddress,
-  // Host folder (process runtime) or Docker volume name shared by the node's engines.
-  model_cache: z.string().min(1),
-  runtime: z.enum(RUNTIME_PREFERENCES).default('auto'),
-  // Largest request body the daemon reads (bytes); default NODE_MAX_BODY_BYTES, everything
-  // the gateway can forward. Larger bodies get 413, which the gateway passes to the client.
-  max_body_bytes: maxBodyBytes.optional(),
-  // Seconds an instance may have requests in flight and send no output before it counts
-  // as hung and leaves rotation (control/watchdog.ts); default 60, 0 turns it off.
-  hang_timeout_s: z.number().min(0).max(86_400).optional(),
-});
+export const NodeConfigSchema = z
+  .object({
+    gateway_url: httpUrl,
+    node_id: z.string().min(1),
+    node_secret: z.string().min(1),
+    name: z.string().min(1),
+    // Where the gateway reaches the daemon; absent in tunnel mode.
+    advertise_url: httpUrl.optional(),
+    // direct: the gateway connects to advertise_url; tunnel: the daemon keeps a WebSocket open
+    // to the gateway and takes requests through it (tunnel/), so it needs no inbound port.
+    // Absent: direct (configs written before tunnel mode).
+    mode: z.enum(NODE_MODES).optional(),
+    issuer: z.string().min(1),
+    jwks: JwksSchema,
+    heartbeat_interval_s: z.number().positive(),
+    // Where the HTTP server binds; the gateway reaches it through advertise_url (direct mode)
+    // or the tunnel, which sends each request to this listener (tunnel mode: loopback).
+    listen: listenAddress,
+    // Host folder (process runtime) or Docker volume name shared by the node's engines.
+    model_cache: z.string().min(1),
+    runtime: z.enum(RUNTIME_PREFERENCES).default('auto'),
+    // Largest request body the daemon reads (bytes); default NODE_MAX_BODY_BYTES, everything
+    // the gateway can forward. Larger bodies get 413, which the gateway passes to the client.
+    max_body_bytes: maxBodyBytes.optional(),
+    // Seconds an instance may have requests in flight and send no output before it counts
+    // as hung and leaves rotation (control/watchdog.ts); default 60, 0 turns it off.
+    hang_timeout_s: z.number().min(0).max(86_400).optional(),
+  })
+  .refine((c) => c.mode === 'tunnel' || c.advertise_url !== undefined, {
+    message: 'advertise_url is required in direct mode',
+    path: ['advertise_url'],
+  });
 export type NodeConfig = z.infer<typeof NodeConfigSchema>;
+
+// A tunnel node listens on loopback only, on any free port: the tunnel reaches it there.
+export const TUNNEL_LISTEN = '127.0.0.1:0';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -12,6 +12,7 @@ import type { Recipe } from './recipes/types.ts';
 import { createRuntimes, loadDockerRuntime, type RuntimeSet } from './runtimes/index.ts';
 import { DataPlaneVerifier } from './server/auth.ts';
 import { createNodeServer, listen } from './server/http.ts';
+import { TunnelClient } from './tunnel/client.ts';
 import { DAEMON_VERSION } from './version.ts';
 
 export interface DaemonOptions {
@@ -34,6 +35,8 @@ export interface Daemon {
   url: string;
   supervisor: Supervisor;
   loop: ControlLoop;
+  // Tunnel mode's connection to the gateway.
+  tunnel: TunnelClient | undefined;
   close(): Promise<void>;
   // SIGKILL to every engine process, synchronously (for process.on('exit')).
   killEnginesSync(): void;
@@ -121,6 +124,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
   log.info(`fleetgate-node ${config.name} (${config.node_id}) listening on ${url}`);
+  // Tunnel mode: requests come through the socket this daemon opens to the gateway, and go
+  // to the listener above (loopback), which checks their JWTs as it does direct requests.
+  const tunnel =
+    config.mode === 'tunnel'
+      ? new TunnelClient({
+          gatewayUrl: config.gateway_url,
+          nodeSecret: config.node_secret,
+          target: { host: loopbackOf(address.address), port: address.port },
+          log,
+        })
+      : undefined;
+  tunnel?.start();
 
   let ticking = false;
   const ticker = setInterval(() => {
@@ -139,6 +154,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const close = () => {
     closing ??= (async () => {
       clearInterval(ticker);
+      await tunnel?.stop();
       await loop.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -150,7 +166,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     })();
     return closing;
   };
-  return { url, supervisor, loop, close, killEnginesSync: () => runtimes.process.killAllSync() };
+  return {
+    url,
+    supervisor,
+    loop,
+    tunnel,
+    close,
+    killEnginesSync: () => runtimes.process.killAllSync(),
+  };
+}
+
+// The address the tunnel reaches the listener at: the one it binds, or loopback when it
+// binds every interface.
+function loopbackOf(address: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '::1';
+  return address;
 }
 
 const invokedDirectly =

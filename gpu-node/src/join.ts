@@ -19,7 +19,7 @@ import {
 
 export const DEFAULT_NODE_PORT = 8788;
 
-export const JOIN_USAGE = `Usage: fleetgate-node join --gateway URL [--token TOKEN] [--name NAME] [--advertise-url URL]
+export const JOIN_USAGE = `Usage: fleetgate-node join --gateway URL [--token TOKEN] [--name NAME] [--advertise-url URL | --tunnel]
                            [--config PATH] [--listen HOST:PORT] [--model-cache DIR]
                            [--runtime auto|process|docker]
 
@@ -123,7 +123,9 @@ export async function runJoin(
         ...values,
         token: values.token ?? env.FLEETGATE_REGISTRATION_TOKEN,
         name: values.name ?? nameFromHostname(hostname()),
-        'advertise-url': values['advertise-url'] ?? defaultAdvertiseUrl(),
+        'advertise-url': values.tunnel
+          ? values['advertise-url']
+          : (values['advertise-url'] ?? defaultAdvertiseUrl()),
         config: configPath,
       },
       env,
@@ -138,7 +140,9 @@ export async function runJoin(
   io.out(
     `fleetgate-node join: registered '${config.name}' as ${config.node_id} with ${gateway} ` +
       `(GPUs: ${gpuNames.length ? gpuNames.join(', ') : 'none'}); config in ${shownPath(configPath)}; ` +
-      `the gateway reaches this daemon at ${config.advertise_url}`,
+      (config.advertise_url === undefined
+        ? 'it takes requests through a tunnel it opens to the gateway'
+        : `the gateway reaches this daemon at ${config.advertise_url}`),
   );
   return run(configPath, values.listen);
 }

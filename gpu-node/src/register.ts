@@ -6,12 +6,14 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RegisterRequestSchema } from '../../schema/contracts.ts';
+import type { NodeMode } from '../../schema/tunnel.ts';
 import {
   defaultConfigPath,
   defaultListen,
   defaultModelCache,
   parseListen,
   RUNTIME_PREFERENCES,
+  TUNNEL_LISTEN,
   writeConfig,
   type NodeConfig,
   type RuntimePreference,
@@ -20,16 +22,20 @@ import { GatewayError, register } from './control/gateway-client.ts';
 import { queryGpus } from './gpus/nvidia-smi.ts';
 import { DAEMON_VERSION } from './version.ts';
 
-export const NODE_OPTIONS_USAGE = `  --config         where the config is (default ~/.config/fleetgate/node.json,
+export const NODE_OPTIONS_USAGE = `  --tunnel         tunnel mode: the daemon dials out to the gateway and takes requests
+                   through that WebSocket, so it needs no inbound port and no
+                   --advertise-url (it listens on 127.0.0.1 only by default)
+  --config         where the config is (default ~/.config/fleetgate/node.json,
                    or FLEETGATE_NODE_CONFIG)
-  --listen         the daemon's listen address (default 0.0.0.0:<advertise-url port>)
+  --listen         the daemon's listen address (default 0.0.0.0:<advertise-url port>;
+                   tunnel mode: ${TUNNEL_LISTEN})
   --model-cache    model weights folder or Docker volume (default FLEETGATE_MODEL_CACHE,
                    else ~/.cache/fleetgate/models)
   --runtime        engine runtime: auto (docker when available), process or docker
 `;
 
-export const REGISTER_USAGE = `Usage: fleetgate-node register --gateway URL --token TOKEN --name NAME --advertise-url URL
-                               [--config PATH] [--listen HOST:PORT] [--model-cache DIR]
+export const REGISTER_USAGE = `Usage: fleetgate-node register --gateway URL --token TOKEN --name NAME
+                               (--advertise-url URL | --tunnel) [--config PATH] [--listen HOST:PORT] [--model-cache DIR]
                                [--runtime auto|process|docker]
 
   --gateway        the gateway's base URL (e.g. https://gateway.example.com)
@@ -44,6 +50,7 @@ export const REGISTER_OPTIONS = {
   token: { type: 'string' },
   name: { type: 'string' },
   'advertise-url': { type: 'string' },
+  tunnel: { type: 'boolean' },
   config: { type: 'string' },
   listen: { type: 'string' },
   'model-cache': { type: 'string' },
@@ -52,8 +59,8 @@ export const REGISTER_OPTIONS = {
 } as const;
 
 export type RegisterValues = Partial<
-  Record<Exclude<keyof typeof REGISTER_OPTIONS, 'help'>, string>
-> & { help?: boolean };
+  Record<Exclude<keyof typeof REGISTER_OPTIONS, 'help' | 'tunnel'>, string>
+> & { help?: boolean; tunnel?: boolean };
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -120,7 +127,9 @@ export interface RegisterPlan {
   gateway: string;
   token: string;
   name: string;
-  advertiseUrl: string;
+  // Absent in tunnel mode.
+  advertiseUrl: string | undefined;
+  mode: NodeMode;
   listen: string;
   modelCache: string;
   runtime: RuntimePreference;
@@ -133,10 +142,16 @@ export function planRegistration(
   env: NodeJS.ProcessEnv = process.env,
 ): RegisterPlan {
   const gateway = validUrl('--gateway', values.gateway);
-  const advertiseUrl = validUrl('--advertise-url', values['advertise-url']);
+  const mode: NodeMode = values.tunnel ? 'tunnel' : 'direct';
+  if (mode === 'tunnel' && values['advertise-url'] !== undefined) {
+    throw new UsageError('--advertise-url and --tunnel exclude each other');
+  }
+  const advertiseUrl =
+    mode === 'tunnel' ? undefined : validUrl('--advertise-url', values['advertise-url']);
   if (!values.token) throw new UsageError('--token is required');
   if (!values.name) throw new UsageError('--name is required');
-  const listen = values.listen ?? defaultListen(advertiseUrl);
+  const listen =
+    values.listen ?? (advertiseUrl === undefined ? TUNNEL_LISTEN : defaultListen(advertiseUrl));
   try {
     parseListen(listen);
   } catch (err) {
@@ -154,6 +169,7 @@ export function planRegistration(
     token: values.token,
     name: values.name,
     advertiseUrl,
+    mode,
     listen,
     modelCache: values['model-cache'] ?? (env.FLEETGATE_MODEL_CACHE || defaultModelCache()),
     runtime,
@@ -174,7 +190,8 @@ export async function registerNode(
   if (gpus.error) io.err(`warning: ${gpus.error}; registering without GPUs`);
   const request = RegisterRequestSchema.safeParse({
     name: plan.name,
-    advertise_url: plan.advertiseUrl,
+    ...(plan.advertiseUrl === undefined ? {} : { advertise_url: plan.advertiseUrl }),
+    mode: plan.mode,
     gpus: gpus.gpus,
     daemon_version: DAEMON_VERSION,
   });
@@ -216,7 +233,8 @@ export async function registerNode(
     node_id: answer.node_id,
     node_secret: answer.node_secret,
     name: plan.name,
-    advertise_url: plan.advertiseUrl,
+    ...(plan.advertiseUrl === undefined ? {} : { advertise_url: plan.advertiseUrl }),
+    mode: plan.mode,
     issuer: answer.issuer,
     jwks: answer.jwks,
     heartbeat_interval_s: answer.heartbeat_interval_s,
@@ -267,6 +285,13 @@ export function parseRegisterArgs(
   }
 }
 
+function reachability(plan: RegisterPlan): string {
+  if (plan.advertiseUrl === undefined) {
+    return `It dials out to the gateway (tunnel mode): no inbound port is needed (listening on ${plan.listen}).`;
+  }
+  return `The gateway must reach it at ${plan.advertiseUrl} (listening on ${plan.listen}).`;
+}
+
 export async function runRegister(argv: string[], io: RegisterIo = consoleIo): Promise<number> {
   const parsed = parseRegisterArgs(argv, 'register', REGISTER_USAGE, io);
   if (typeof parsed === 'number') return parsed;
@@ -291,7 +316,7 @@ Next, start the daemon:
 
   ${joinCommand(plan.gateway, plan.configPath)}
 
-The gateway must reach it at ${plan.advertiseUrl} (listening on ${plan.listen}).
+${reachability(plan)}
 To run it as a service, save this as /etc/systemd/system/fleetgate-node.service,
 then run: sudo systemctl daemon-reload && sudo systemctl enable --now fleetgate-node
 

@@ -92,6 +92,8 @@ export interface NodeOptions {
   port?: number;
   echo?: boolean;
   env?: Record<string, string>;
+  // Tunnel mode: registered with --tunnel, reached through the WebSocket it opens.
+  tunnel?: boolean;
 }
 
 // Creates a registration token, runs the registration script, and returns the node's id.
@@ -111,8 +113,7 @@ export async function registerNode(opts: NodeOptions & { port: number }): Promis
       token.token,
       '--name',
       opts.name,
-      '--advertise-url',
-      `http://127.0.0.1:${opts.port}`,
+      ...(opts.tunnel ? ['--tunnel'] : ['--advertise-url', `http://127.0.0.1:${opts.port}`]),
       '--config',
       opts.configPath,
     ],

@@ -7,6 +7,7 @@ import { toUnixSeconds, toUnixSecondsOrNull } from '../lib/time.ts';
 import { instancesBy, type InstanceView } from '../store/instances.ts';
 import { deleteNodeWithInstances, findNode, listNodes, type NodeRow } from '../store/nodes.ts';
 import type { Node as AdminNode } from '../../../schema/admin.ts';
+import { nodeModeOf } from '../../../schema/tunnel.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import type { AdminContext } from './context.ts';
 import { replan } from './replan.ts';
@@ -16,13 +17,17 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
   const now = deps.now ?? Date.now;
   const { heartbeatIntervalS } = deps.config;
 
-  function nodeView(row: NodeRow, instances: InstanceView[]): AdminNode {
+  async function nodeView(row: NodeRow, instances: InstanceView[]): Promise<AdminNode> {
     const online = isOnline(row, now(), heartbeatIntervalS);
+    const mode = nodeModeOf(row.advertiseUrl);
     return {
       id: row.id,
       object: 'node' as const,
       name: row.name,
       advertise_url: row.advertiseUrl,
+      mode,
+      tunnel_connected:
+        mode === 'tunnel' ? ((await deps.tunnels?.connected(row.id)) ?? false) : null,
       status: online ? ('online' as const) : ('offline' as const),
       daemon_version: row.daemonVersion,
       gpus: row.gpus,
@@ -37,7 +42,7 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
     const [rows, instances] = await Promise.all([listNodes(deps.db), instancesBy(deps.db, 'node')]);
     return c.json({
       object: 'list',
-      data: rows.map((r) => nodeView(r, instances.get(r.id) ?? [])),
+      data: await Promise.all(rows.map((r) => nodeView(r, instances.get(r.id) ?? []))),
     });
   });
 
@@ -48,7 +53,7 @@ export function nodesApp(deps: AppDeps, ctx: AdminContext): Hono<AppEnv> {
       instancesBy(deps.db, 'node', id),
     ]);
     if (!row) throw notFound(`no node with id '${id}'`, 'node_not_found', 'id');
-    return c.json(nodeView(row, instances.get(id) ?? []));
+    return c.json(await nodeView(row, instances.get(id) ?? []));
   });
 
   // Removes the node and its instances; its secret stops working at once, and unpinned

@@ -12,9 +12,10 @@ import {
   type InstanceStatus,
   type RegisterResponse,
 } from '../../../schema/contracts.ts';
+import { nodeModeOf, TUNNEL_ADVERTISE_URL } from '../../../schema/tunnel.ts';
 import { parseRecipeOptions } from '../../../schema/recipes.ts';
 import { bearerToken, generateSecret, hashSecret, looksLike } from '../auth/secrets.ts';
-import { badRequest, conflict, unauthorized } from '../errors.ts';
+import { ApiError, badRequest, conflict, unauthorized } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson } from '../lib/json-body.ts';
 import { instancesAssignedTo } from '../store/instances.ts';
@@ -25,6 +26,7 @@ import {
   registerNode,
 } from '../store/nodes.ts';
 import { findTokenByHash } from '../store/registration-tokens.ts';
+import type { Db } from '../store/db.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
 import { isOnline } from './liveness.ts';
 import type { Reconciler } from './reconcile.ts';
@@ -65,6 +67,35 @@ function detailOf(status: ReturnType<typeof HeartbeatRequestSchema.parse>['insta
     return status.detail ? `${pulled}; ${status.detail}` : pulled;
   }
   return status.detail ?? null;
+}
+
+// The node a node secret belongs to; 401 for anything else.
+export async function nodeBySecret(db: Db, authorization: string | undefined) {
+  const secret = credential(authorization, 'node secret');
+  if (!looksLike('nodeSecret', secret)) {
+    throw unauthorized('invalid node secret: node secrets start with fgn-', 'invalid_node_secret');
+  }
+  const node = await findNodeBySecretHash(db, await hashSecret(secret));
+  if (!node) {
+    throw unauthorized(
+      'unknown node secret: the node was removed or never registered; register it again',
+      'invalid_node_secret',
+    );
+  }
+  return node;
+}
+
+// The node whose tunnel a GET /node/v1/tunnel opens: its secret, and registered in tunnel
+// mode (a direct node is reached at its address; a tunnel would be a second way in).
+export async function tunnelNodeFor(db: Db, authorization: string | undefined) {
+  const node = await nodeBySecret(db, authorization);
+  if (nodeModeOf(node.advertiseUrl) !== 'tunnel') {
+    throw conflict(
+      `node '${node.id}' is registered in direct mode; register it with --tunnel to use a tunnel`,
+      'node_not_in_tunnel_mode',
+    );
+  }
+  return node;
 }
 
 export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> {
@@ -120,7 +151,10 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
       {
         id: nodeId,
         name: body.name,
-        advertiseUrl: body.advertise_url,
+        advertiseUrl:
+          body.mode === 'tunnel'
+            ? TUNNEL_ADVERTISE_URL
+            : (body.advertise_url ?? TUNNEL_ADVERTISE_URL),
         secretHash: await hashSecret(secret),
         daemonVersion: body.daemon_version,
         gpus: body.gpus,
@@ -142,21 +176,24 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
     return c.json(answer, 201);
   });
 
+  // The daemon's dial-out tunnel (schema/tunnel.ts). The host holds the socket
+  // (AppDeps.tunnels): on the Node host the server's upgrade handler answers before this
+  // route (gateway/src/tunnel/node-host.ts), so here only the Worker's upgrades arrive.
+  app.get('/tunnel', async (c) => {
+    const node = await tunnelNodeFor(db, c.req.header('authorization'));
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket' || !deps.tunnels) {
+      throw new ApiError(
+        426,
+        'invalid_request_error',
+        'GET /node/v1/tunnel opens a WebSocket: send Upgrade: websocket',
+        'upgrade_required',
+      );
+    }
+    return deps.tunnels.accept(c.req.raw, node.id);
+  });
+
   app.post('/heartbeat', async (c) => {
-    const secret = credential(c.req.header('authorization'), 'node secret');
-    if (!looksLike('nodeSecret', secret)) {
-      throw unauthorized(
-        'invalid node secret: node secrets start with fgn-',
-        'invalid_node_secret',
-      );
-    }
-    const node = await findNodeBySecretHash(db, await hashSecret(secret));
-    if (!node) {
-      throw unauthorized(
-        'unknown node secret: the node was removed or never registered; register it again',
-        'invalid_node_secret',
-      );
-    }
+    const node = await nodeBySecret(db, c.req.header('authorization'));
     const body = await readJson(c, HeartbeatRequestSchema);
     const at = now();
     const wasOnline = isOnline(node, at, heartbeatIntervalS);

@@ -97,7 +97,12 @@ function violates(err: unknown, column: string): boolean {
 // What a heartbeat needs to know about the node presenting this secret.
 export async function findNodeBySecretHash(db: Db, secretHash: string) {
   const [row] = await db
-    .select({ id: nodes.id, gpus: nodes.gpus, lastHeartbeatAt: nodes.lastHeartbeatAt })
+    .select({
+      id: nodes.id,
+      advertiseUrl: nodes.advertiseUrl,
+      gpus: nodes.gpus,
+      lastHeartbeatAt: nodes.lastHeartbeatAt,
+    })
     .from(nodes)
     .where(eq(nodes.secretHash, secretHash))
     .limit(1);

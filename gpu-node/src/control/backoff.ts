@@ -18,3 +18,12 @@ export function backoffDelay(failures: number, policy: Backoff = RESTART_BACKOFF
   const factor = 2 ** Math.min(failures - 1, 30);
   return Math.min(policy.maxMs, policy.baseMs * factor);
 }
+
+// The tunnel's reconnects: 1 s doubling to 60 s.
+export const TUNNEL_BACKOFF: Backoff = { baseMs: 1000, maxMs: 60_000 };
+
+// A delay with "equal jitter": between half of it and all of it, so daemons cut off by one
+// gateway restart do not all come back in the same instant. random: [0, 1).
+export function jittered(ms: number, random: () => number = Math.random): number {
+  return Math.round(ms / 2 + (random() * ms) / 2);
+}

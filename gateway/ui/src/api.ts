@@ -1,7 +1,9 @@
 // The dashboard's one way to the admin API: same-origin fetch with the session cookie,
 // the CSRF token on every request that changes something, errors in OpenAI's shape turned
 // into ApiError, and a 401 anywhere reported once so the shell can show the login page.
-import type { ErrorBody } from '../../../schema/admin.ts';
+import type { ErrorBody, Session } from '../../../schema/admin.ts';
+
+export type { Session };
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -12,18 +14,6 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-}
-
-export interface SessionUser {
-  id: string;
-  username: string;
-  role: 'admin' | 'viewer';
-}
-
-export interface Session {
-  user: SessionUser;
-  csrf_token: string;
-  expires_at: number;
 }
 
 let csrfToken: string | null = null;

@@ -12,6 +12,8 @@ import { LogsPage } from './pages/logs.ts';
 import { NodesPage } from './pages/nodes.ts';
 import { OverviewPage } from './pages/overview.ts';
 import { UsagePage } from './pages/usage.ts';
+import { UsersPage } from './pages/users.ts';
+import { AuditPage } from './pages/audit.ts';
 
 const PAGES = {
   overview: { title: 'Overview', view: OverviewPage },
@@ -20,6 +22,8 @@ const PAGES = {
   keys: { title: 'Keys', view: KeysPage },
   usage: { title: 'Usage', view: UsagePage },
   logs: { title: 'Logs', view: LogsPage },
+  users: { title: 'Users', view: UsersPage },
+  audit: { title: 'Audit log', view: AuditPage },
 } as const;
 type PageName = keyof typeof PAGES;
 

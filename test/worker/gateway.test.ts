@@ -5,7 +5,7 @@
 import { createExecutionContext } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { beforeAll, describe, expect, it } from 'vitest';
 import worker from '../../gateway/src/worker.ts';
 import { DATA_PLANE_JWT_ISSUER, type Jwks } from '../../schema/contracts.ts';
@@ -75,6 +75,7 @@ interface UsageRow {
   total_tokens: number;
   latency_ms: number;
   ttft_ms: number | null;
+  audio_seconds: number;
 }
 
 // Usage is written in waitUntil after the response (or after the stream's end), so the row
@@ -283,6 +284,22 @@ describe('the Worker host', () => {
       total_tokens: 9,
     });
     expect(row.ttft_ms).not.toBeNull();
+  });
+
+  it('streams an audio upload through to the node and records its audio seconds', async () => {
+    const file = await toFile(new TextEncoder().encode(`RIFF${'a'.repeat(4000)}`), 'a.wav');
+    const { data, response } = await openai(apiKey.key)
+      .audio.transcriptions.create({ model: MODEL, file })
+      .withResponse();
+    const match = /^heard (\d+) bytes as multipart\/form-data; boundary=/.exec(data.text);
+    expect(match).not.toBeNull();
+    expect(Number(match?.[1])).toBeGreaterThan(4004);
+    const row = await usageRow(response.headers.get('x-request-id') ?? '');
+    expect(row).toMatchObject({
+      endpoint: '/v1/audio/transcriptions',
+      outcome: 'ok',
+      audio_seconds: 2,
+    });
   });
 
   it('refuses a key once it is revoked', async () => {

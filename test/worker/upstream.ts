@@ -165,6 +165,14 @@ export async function startUpstream(): Promise<Upstream> {
         requestId: (req.headers['x-request-id'] as string | undefined) ?? null,
         body,
       });
+      if (req.method === 'POST' && url.pathname === '/v1/audio/transcriptions') {
+        // A transcription of the upload's size, and how its form arrived.
+        json(res, 200, {
+          text: `heard ${Buffer.byteLength(raw, 'latin1')} bytes as ${req.headers['content-type'] ?? 'nothing'}`,
+          usage: { type: 'duration', seconds: 2 },
+        });
+        return;
+      }
       if (req.method === 'POST' && url.pathname === '/v1/responses' && body.stream === true) {
         respondStream(res, body);
         return;

@@ -6,7 +6,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Node as AdminNode } from '../../schema/admin.ts';
@@ -130,6 +130,22 @@ describe('a node in tunnel mode', () => {
     // Many at once share the one socket.
     const many = await Promise.all(Array.from({ length: 20 }, () => ask(client)));
     for (const answer of many) expect(answer.choices[0]?.message.content).toBeTruthy();
+  });
+
+  it('carries an audio upload through the tunnel as it streams in', async () => {
+    // A second of 16 kHz 16-bit mono silence as a PCM WAV.
+    const wav = Buffer.alloc(44 + 32_000);
+    wav.write('RIFFxxxxWAVEfmt ', 0, 'ascii');
+    wav.writeUInt32LE(16, 16);
+    wav.writeUInt32LE(32_000, 28);
+    wav.write('data', 36, 'ascii');
+    wav.writeUInt32LE(32_000, 40);
+    const transcript = await client.audio.transcriptions.create({
+      model: MODEL,
+      file: await toFile(wav, 'second.wav'),
+    });
+    expect(transcript.text.length).toBeGreaterThan(0);
+    expect(transcript.usage).toEqual({ type: 'duration', seconds: 1 });
   });
 
   it('stops the engine when the client leaves mid-stream', async () => {

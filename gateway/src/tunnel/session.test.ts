@@ -62,6 +62,35 @@ describe('TunnelSession', () => {
     expect(session.openStreams).toBe(0);
   });
 
+  it('sends a stream body (an upload) chunk by chunk, without a content-length', async () => {
+    const { session, node, of } = scripted();
+    const parts = ['--b\r\n', 'model field', ' and a file'];
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const part of parts) controller.enqueue(new TextEncoder().encode(part));
+        controller.close();
+      },
+    });
+    const pending = session.fetch('/v1/audio/transcriptions', {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=b' },
+      body,
+      signal: new AbortController().signal,
+    });
+    await tick();
+    const [request] = of('request');
+    if (request?.type !== 'request') throw new Error('no request frame');
+    expect(request.head.headers.map(([name]) => name)).not.toContain('content-length');
+    const data = of('data', 1).map((f) =>
+      f.type === 'data' ? new TextDecoder().decode(f.data) : '',
+    );
+    expect(data.join('')).toBe(parts.join(''));
+    expect(of('end', 1).length).toBe(1);
+    node({ type: 'response', stream: 1, head: { status: 200, headers: [] } });
+    node({ type: 'end', stream: 1 });
+    expect((await pending).status).toBe(200);
+  });
+
   it('grants credit only for what the reader took, and ends a stream that overruns it', async () => {
     const { session, node, of } = scripted();
     const pending = session.fetch('/v1/x', { method: 'GET', signal: new AbortController().signal });

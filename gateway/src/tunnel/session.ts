@@ -62,12 +62,16 @@ function headerPairs(init: HeadersInit | undefined): [string, string][] {
   return out;
 }
 
-function bodyBytes(body: RequestInit['body']): Uint8Array | undefined {
+// Bytes, or a stream (an upload forwarded as it arrives, sent without a content-length).
+type TunnelBody = Uint8Array | ReadableStream<Uint8Array>;
+
+function bodyBytes(body: RequestInit['body']): TunnelBody | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return new TextEncoder().encode(body);
   if (body instanceof Uint8Array) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  throw new TypeError('the tunnel sends string or byte bodies only');
+  if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
+  throw new TypeError('the tunnel sends string, byte or stream bodies only');
 }
 
 function wakeOf(stream: Stream): void {
@@ -112,7 +116,7 @@ export class TunnelSession {
         new TunnelError('node_tunnel_busy', `the tunnel has ${TUNNEL_MAX_STREAMS} streams open`),
       );
     }
-    let body: Uint8Array | undefined;
+    let body: TunnelBody | undefined;
     try {
       body = bodyBytes(init.body);
     } catch (err) {
@@ -134,20 +138,21 @@ export class TunnelSession {
     method: string,
     path: string,
     headers: HeadersInit | undefined,
-    body: Uint8Array | undefined,
+    body: TunnelBody | undefined,
     head: Promise<ResponseHead>,
   ): Promise<Response> {
     // The head may fail before anyone awaits it (the socket closing while the body waits).
     head.catch(() => undefined);
     try {
       const pairs = headerPairs(headers);
-      if (body !== undefined) pairs.push(['content-length', String(body.byteLength)]);
+      if (body instanceof Uint8Array) pairs.push(['content-length', String(body.byteLength)]);
       this.#send({
         type: 'request',
         stream: stream.id,
         head: { method: method as 'GET', path, headers: pairs },
       });
-      if (body !== undefined) await this.#sendBody(stream, body);
+      if (body instanceof Uint8Array) await this.#sendBody(stream, body);
+      else if (body !== undefined) await this.#sendStream(stream, body);
       this.#send({ type: 'end', stream: stream.id });
       const answer = await head;
       const nullBody = NULL_BODY.has(answer.status) || method === 'HEAD';
@@ -248,6 +253,21 @@ export class TunnelSession {
   #send(frame: Frame): void {
     if (this.#closed) throw this.#closed;
     this.#socket.send(encodeFrame(frame));
+  }
+
+  // A stream body, chunk by chunk under the same flow control as a whole body.
+  async #sendStream(stream: Stream, body: ReadableStream<Uint8Array>): Promise<void> {
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        await this.#sendBody(stream, value);
+      }
+    } catch (err) {
+      reader.cancel(err).catch(() => undefined);
+      throw err;
+    }
   }
 
   async #sendBody(stream: Stream, body: Uint8Array): Promise<void> {

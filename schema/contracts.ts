@@ -214,5 +214,14 @@ export const LOG_TAIL_DEFAULT_LINES = 100;
 export const LOG_TAIL_MAX_LINES = 10_000;
 export const LOG_ANSWER_MAX_BYTES = 8 * 1024 * 1024;
 
+// Followed logs (the same path with &follow=true): the node answers application/x-ndjson,
+// one `{"line": "..."}` object per engine line, the tail first, then each new line as the
+// engine prints it, until the engine stops or the gateway hangs up. A line longer than
+// LOG_LINE_MAX_BYTES is cut to it (the gateway refuses longer NDJSON records); a node
+// serves at most LOG_FOLLOW_MAX_STREAMS follows at once (more: 503).
+export const LOG_LINE_MAX_BYTES = 16 * 1024;
+export const LOG_FOLLOW_MAX_STREAMS = 32;
+export const LogFollowRecordSchema = z.object({ line: z.string() });
+
 // Header names shared by both sides.
 export const REQUEST_ID_HEADER = 'x-request-id';

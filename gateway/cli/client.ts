@@ -32,6 +32,12 @@ export interface AdminApi {
     path: string,
     opts?: CallOptions,
   ): Promise<Answer<z.output<S>>>;
+  // A GET whose answer is read as it arrives (server-sent events), until `signal` aborts.
+  stream(
+    path: string,
+    query: Record<string, string | number | undefined>,
+    signal?: AbortSignal,
+  ): Promise<ReadableStream<Uint8Array>>;
 }
 
 export function adminClient(opts: AdminClientOptions): AdminApi {
@@ -53,6 +59,23 @@ export function adminClient(opts: AdminClientOptions): AdminApi {
         );
       }
       return { data: parsed.data, json };
+    },
+    async stream(path, query, signal) {
+      const url = new URL(path, new URL('/admin/v1/', opts.url));
+      for (const [name, value] of Object.entries(query)) {
+        if (value !== undefined) url.searchParams.set(name, String(value));
+      }
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${opts.adminToken}`, accept: 'text/event-stream' },
+        signal,
+      });
+      if (!res.ok || !res.body) {
+        const body = ErrorBodySchema.safeParse(await res.json().catch(() => undefined));
+        throw new CliError(
+          `${res.status}: ${body.success ? body.data.error.message : res.statusText}`,
+        );
+      }
+      return res.body;
     },
   };
 }

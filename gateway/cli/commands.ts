@@ -30,6 +30,7 @@ import {
   priceCommands,
   standingText,
 } from './limits.ts';
+import { followLogs } from './follow.ts';
 import { userCommands, usersUsage } from './users.ts';
 
 interface Invocation {
@@ -56,7 +57,7 @@ ${limitsUsage}
   deployments list | deployments get ID | deployments rm ID
   deployments scale ID --replicas N
   deployments route ID --routing prefix|least_load|round_robin
-  deployments logs ID [--tail N] [--replica K]
+  deployments logs ID [--tail N] [--replica K] [--follow]   (--follow: until Ctrl-C)
   usage [--from ISO] [--to ISO] [--group-by key|model|node|day]
 ${usersUsage}
 
@@ -347,8 +348,17 @@ export const commands: Record<string, Command> = {
   },
   'deployments logs': {
     async run(api, inv) {
-      const options = { tail: { type: 'string' }, replica: { type: 'string' } } as const;
+      const options = {
+        tail: { type: 'string' },
+        replica: { type: 'string' },
+        follow: { type: 'boolean' },
+      } as const;
       const f = flags(inv, options);
+      if (f.follow) {
+        const query = { tail: int(f.tail, 'tail'), replica: int(f.replica, 'replica') };
+        await followLogs(api, `deployments/${id(inv, options)}/logs`, query, inv.json);
+        return '';
+      }
       const res = await api.call(DeploymentLogsSchema, `deployments/${id(inv, options)}/logs`, {
         query: { tail: int(f.tail, 'tail'), replica: int(f.replica, 'replica') },
       });

@@ -3,7 +3,7 @@
 // traffic, logs, list, adoption by a second runtime, stop and remove.
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DockerRuntime, LABELS } from '../../gpu-node/src/runtimes/docker/index.ts';
 import type { EngineSpec, PullProgress } from '../../gpu-node/src/runtimes/types.ts';
 import { simRecipe } from '../../gpu-node/src/recipes/sim.ts';
@@ -139,6 +139,26 @@ describe.skipIf(!env.reachable)('docker runtime', () => {
     const lines = await runtime.logs(handle, 50);
     expect(lines.some((l) => l.includes(`listening on http://127.0.0.1:${spec.port}`))).toBe(true);
     expect(await runtime.logs(handle, 1)).toHaveLength(1);
+  }, 60_000);
+
+  it('follows its logs (Docker follow mode) until the follower hangs up', async () => {
+    const hangUp = new AbortController();
+    const seen: string[] = [];
+    const listening = new Promise<void>((resolve) => {
+      const following = runtime.followLogs(
+        handle,
+        50,
+        (line) => {
+          seen.push(line);
+          if (line.includes('listening on')) resolve();
+        },
+        hangUp.signal,
+      );
+      void following.then(() => seen.push('<ended>'));
+    });
+    await listening;
+    hangUp.abort();
+    await vi.waitFor(() => expect(seen.at(-1)).toBe('<ended>'));
   }, 60_000);
 
   it("lists the node's containers and adopts the running one after a daemon restart", async () => {

@@ -1,6 +1,7 @@
 // GET /admin/v1/deployments/{id}/logs?tail=N&replica=K: the engine's last lines, read from
 // the node that runs that replica (GET /fleetgate/v1/instances/{id}/logs on its data-plane
-// address, with a JWT for that node and instance, like any forwarded request).
+// address, with a JWT for that node and instance, like any forwarded request). With
+// &follow=true, server-sent events that go on with each new line (logs-follow.ts).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
@@ -11,6 +12,7 @@ import {
 import { isOnline } from '../control-plane/liveness.ts';
 import { ApiError, badGateway, notFound, unavailable } from '../errors.ts';
 import { zodIssueToError } from '../lib/json-body.ts';
+import { relayFollow } from './logs-follow.ts';
 import { AnswerTooLargeError, readTextCapped } from '../proxy/read-capped.ts';
 import { findPlacedInstance } from '../store/instances.ts';
 import type { AppDeps, AppEnv } from '../types.ts';
@@ -24,6 +26,7 @@ const MAX_LOG_BYTES = LOG_ANSWER_MAX_BYTES;
 export const LogsQuerySchema = z.object({
   tail: z.coerce.number().int().min(1).max(MAX_LOG_TAIL).default(DEFAULT_LOG_TAIL),
   replica: z.coerce.number().int().min(0).optional(),
+  follow: z.enum(['true', 'false']).optional(),
 });
 
 const NodeLogsSchema = z.object({ object: z.literal('list'), data: z.array(z.string()) });
@@ -42,6 +45,7 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
     const query = LogsQuerySchema.safeParse(c.req.query());
     if (!query.success) throw zodIssueToError(query.error);
     const { tail, replica } = query.data;
+    const follow = query.data.follow === 'true';
 
     const row = await findPlacedInstance(deps.db, id, replica);
     if (!row) {
@@ -69,27 +73,50 @@ export function deploymentLogsApp(deps: AppDeps): Hono<AppEnv> {
       model: row.model,
       scope: 'logs',
     });
+    // A follow lasts while the client stays: it is aborted when the client leaves (or the
+    // relay ends), and only its start is bounded by NODE_TIMEOUT_MS.
+    const hangUp = new AbortController();
+    const clientGone = () => hangUp.abort();
+    if (follow) c.req.raw.signal.addEventListener('abort', clientGone, { once: true });
+    const startTimer = setTimeout(() => hangUp.abort(), NODE_TIMEOUT_MS);
     let res: Response;
     try {
       res = await deps.transport.fetch(
         { id: nodeId, advertiseUrl },
-        `/fleetgate/v1/instances/${encodeURIComponent(instanceId)}/logs?tail=${tail}`,
+        `/fleetgate/v1/instances/${encodeURIComponent(instanceId)}/logs?tail=${tail}${follow ? '&follow=true' : ''}`,
         {
           method: 'GET',
           headers: { authorization: `Bearer ${jwt}`, 'x-request-id': c.var.requestId },
-          signal: AbortSignal.timeout(NODE_TIMEOUT_MS),
+          signal: hangUp.signal,
         },
       );
     } catch (err) {
+      clearTimeout(startTimer);
+      c.req.raw.signal.removeEventListener('abort', clientGone);
       throw unavailable(
         `node '${nodeId}' is unreachable: ${err instanceof Error ? err.message : String(err)}`,
         'node_unreachable',
       );
     }
+    if (follow) clearTimeout(startTimer);
+    if (follow && res.ok && res.body) {
+      const stream = relayFollow(res.body, { instanceId, nodeId }, () => {
+        c.req.raw.signal.removeEventListener('abort', clientGone);
+        hangUp.abort();
+      });
+      return c.body(stream, 200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-accel-buffering': 'no',
+      });
+    }
+    c.req.raw.signal.removeEventListener('abort', clientGone);
     let text: string;
     try {
       text = await readTextCapped(res, MAX_LOG_BYTES);
+      clearTimeout(startTimer);
     } catch (err) {
+      clearTimeout(startTimer);
       if (err instanceof AnswerTooLargeError) {
         throw badGateway(`node '${nodeId}' sent too large an answer`, err.code);
       }

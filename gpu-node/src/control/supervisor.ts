@@ -186,6 +186,20 @@ export class Supervisor {
     return inst.runtime.logs(inst.handle, tail);
   }
 
+  // The instance's tail, then its new lines until the engine stops or `signal` aborts;
+  // undefined when this node has no such instance.
+  followLogs(
+    instanceId: string,
+    tail: number,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> | undefined {
+    const inst = this.instances.get(instanceId);
+    if (!inst) return undefined;
+    if (!inst.runtime || !inst.handle) return Promise.resolve();
+    return inst.runtime.followLogs(inst.handle, tail, onLine, signal);
+  }
+
   // Stops engines on daemon shutdown. Docker containers are left running on purpose: the
   // next daemon adopts them, so a daemon upgrade does not reload model weights. Processes
   // are children of the daemon and cannot be adopted, so they are stopped.

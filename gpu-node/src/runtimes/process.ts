@@ -35,6 +35,8 @@ interface Tracked {
   child: ChildProcess;
   pid: number;
   logs: LineRing;
+  // Followed logs (followLogs): called with each new line.
+  followers: Set<(line: string) => void>;
   exitCode?: number;
   exited: Promise<void>;
 }
@@ -117,6 +119,7 @@ export class ProcessRuntime implements Runtime {
       child,
       pid,
       logs,
+      followers: new Set(),
       exited: new Promise((resolve) => {
         child.once('exit', (code, sig) => {
           entry.exitCode = exitCodeOf(code, sig);
@@ -138,10 +141,14 @@ export class ProcessRuntime implements Runtime {
         for (const line of parts) {
           logs.push(line);
           hooks.onLog?.(line);
+          for (const follower of entry.followers) follower(line);
         }
       });
       stream?.on('end', () => {
-        if (rest) logs.push(rest);
+        if (rest) {
+          logs.push(rest);
+          for (const follower of entry.followers) follower(rest);
+        }
         rest = '';
       });
     }
@@ -195,6 +202,28 @@ export class ProcessRuntime implements Runtime {
 
   logs(handle: string, tail: number): Promise<string[]> {
     return Promise.resolve(this.tracked.get(handle)?.logs.tail(tail) ?? []);
+  }
+
+  async followLogs(
+    handle: string,
+    tail: number,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const entry = this.tracked.get(handle);
+    if (!entry) return;
+    // The tail and the follower in one synchronous step: no line falls between them.
+    for (const line of entry.logs.tail(tail)) onLine(line);
+    if (entry.exitCode !== undefined || signal.aborted) return;
+    entry.followers.add(onLine);
+    try {
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true });
+        void entry.exited.then(resolve);
+      });
+    } finally {
+      entry.followers.delete(onLine);
+    }
   }
 
   // Last resort on daemon exit (also on a crash): synchronous, so it works in 'exit'.

@@ -85,4 +85,12 @@ export interface Runtime {
   list(nodeId: string): Promise<EngineStatus[]>;
   // The last `tail` lines of the engine's output.
   logs(handle: string, tail: number): Promise<string[]>;
+  // The last `tail` lines, then each new line as the engine prints it, until the engine
+  // stops or `signal` aborts (then it resolves; it never rejects for an abort).
+  followLogs(
+    handle: string,
+    tail: number,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { dataPlaneAccessLog } from './access-log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { bodyLimits, type BodyLimits } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
-import { engineLogs, LOGS_PATH } from './logs.ts';
+import { engineLogs, FollowGate, LOGS_PATH } from './logs.ts';
 import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
 import { proxyRequest } from './proxy.ts';
 
@@ -27,9 +27,10 @@ export interface ServerDeps {
 export function createNodeServer(deps: ServerDeps): Server {
   const limits = bodyLimits(deps.bodyLimits);
   const logAccess = dataPlaneAccessLog();
+  const follows = new FollowGate();
   const server = http.createServer((req, res) => {
     logAccess?.(req, res);
-    handle(deps, limits, req, res).catch((err: unknown) => {
+    handle(deps, limits, follows, req, res).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendError(res, err);
         return;
@@ -47,6 +48,7 @@ export function createNodeServer(deps: ServerDeps): Server {
 async function handle(
   deps: ServerDeps,
   limits: Required<BodyLimits>,
+  follows: FollowGate,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -92,7 +94,7 @@ async function handle(
   }
   const logs = LOGS_PATH.exec(path);
   if (logs?.[1]) {
-    await engineLogs(deps, req, res, decodeURIComponent(logs[1]), url.searchParams.get('tail'));
+    await engineLogs({ ...deps, follows }, req, res, decodeURIComponent(logs[1]), url.searchParams);
     return;
   }
   throw new HttpError(404, 'not_found_error', `no route for GET ${path}`, 'not_found');

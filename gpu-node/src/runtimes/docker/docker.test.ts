@@ -2,7 +2,7 @@
 // and pull progress. The runtime against a real Engine is tested in test/docker.
 import { describe, expect, it } from 'vitest';
 import type { EngineSpec } from '../types.ts';
-import { demuxFrames, logLines } from './logs.ts';
+import { createLogLineDecoder, demuxFrames, logLines } from './logs.ts';
 import { PullTracker, pullLogLine } from './pull.ts';
 import { containerSpec, exitCodeFromStatusText, sameSpec, statusOf } from './spec.ts';
 
@@ -175,5 +175,25 @@ describe('pull progress', () => {
     expect(pullLogLine('img', { status: 'Pull complete', id: 'a' })).toBe(
       'pull img: a: Pull complete',
     );
+  });
+});
+
+describe('followed Docker logs', () => {
+  const frame = (stream: number, text: string) => {
+    const payload = Buffer.from(text);
+    const header = Buffer.alloc(8);
+    header[0] = stream;
+    header.writeUInt32BE(payload.length, 4);
+    return Buffer.concat([header, payload]);
+  };
+
+  it('turns frames cut anywhere back into lines, per stream, and cuts long lines', () => {
+    const lines: string[] = [];
+    const decoder = createLogLineDecoder((l) => lines.push(l), 8);
+    const all = Buffer.concat([frame(1, 'out 1\nou'), frame(2, 'err 1\n'), frame(1, 't 2\r\n')]);
+    for (let i = 0; i < all.length; i += 3) decoder.push(all.subarray(i, i + 3));
+    decoder.push(frame(1, 'x'.repeat(20)));
+    decoder.end();
+    expect(lines).toEqual(['out 1', 'err 1', 'out 2', 'x'.repeat(8)]);
   });
 });

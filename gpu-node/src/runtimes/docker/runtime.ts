@@ -3,8 +3,9 @@
 // second one. Docker's restart policy is off: the daemon restarts crashed engines itself.
 import { mkdir } from 'node:fs/promises';
 import Docker from 'dockerode';
+import { LOG_LINE_MAX_BYTES } from '../../../../schema/contracts.ts';
 import type { EngineSpec, EngineStatus, Runtime, StartHooks } from '../types.ts';
-import { logLines } from './logs.ts';
+import { createLogLineDecoder, logLines } from './logs.ts';
 import { PullTracker, pullLogLine, type PullEvent } from './pull.ts';
 import {
   containerName,
@@ -252,6 +253,48 @@ export class DockerRuntime implements Runtime {
         cause: err,
       });
     }
+  }
+
+  async followLogs(
+    handle: string,
+    tail: number,
+    onLine: (line: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (signal.aborted) return;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker
+        .getContainer(handle)
+        .logs({ stdout: true, stderr: true, follow: true, tail, abortSignal: signal });
+    } catch (err) {
+      if (signal.aborted || statusCode(err) === 404) return;
+      throw new DockerRuntimeError(`cannot follow logs of ${handle}: ${dockerMessage(err)}`, {
+        cause: err,
+      });
+    }
+    const decoder = createLogLineDecoder(onLine, LOG_LINE_MAX_BYTES);
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', abort);
+        resolve();
+      };
+      // Docker's follow stream ends when the container stops; a hang-up ends it here.
+      const abort = () => {
+        const destroy = (stream as { destroy?: () => void }).destroy;
+        destroy?.call(stream);
+        done();
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      stream.on('data', (chunk: Buffer | string) =>
+        decoder.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)),
+      );
+      stream.on('end', () => {
+        decoder.end();
+        done();
+      });
+      stream.on('error', done);
+    });
   }
 
   private async inspectContainer(

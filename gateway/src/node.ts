@@ -23,7 +23,9 @@ import { headerClientAddress, socketClientAddress } from './console/client-addre
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
-import { createSigner, generateSigningJwk } from './signing/signer.ts';
+import { nodeHashSecret } from './auth/node-hash.ts';
+import { createNodeSigner } from './signing/node-signer.ts';
+import { generateSigningJwk } from './signing/signer.ts';
 import { NodeTunnels, withTunnels } from './tunnel/node-host.ts';
 import { connectRedisLimiter, type RedisLimiterHandle } from './limits/redis-client.ts';
 import { migrateLibsql } from './store/migrate.ts';
@@ -142,7 +144,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     if (dbUrl.startsWith('file:')) await client.execute('PRAGMA busy_timeout = 5000');
     const db = drizzle(client, { schema });
     await migrateLibsql(db);
-    const signer = await createSigner(
+    const signer = await createNodeSigner(
       await loadOrCreateSigningJwk(db, generateSigningJwk),
       config.nodeJwtTtlS,
     );
@@ -193,6 +195,7 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       clientAddress: env.FLEETGATE_CLIENT_ADDRESS_HEADER?.trim()
         ? headerClientAddress(env.FLEETGATE_CLIENT_ADDRESS_HEADER.trim())
         : socketClientAddress(),
+      hashSecret: nodeHashSecret,
     });
 
     const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;

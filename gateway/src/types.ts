@@ -155,6 +155,9 @@ export interface AppDeps {
   // The dashboard's files (ui/serve.ts): answers a GET for a path under /ui/. The Node
   // host reads the built folder, the Worker its assets binding; absent: no dashboard.
   uiAssets?: UiAssets;
+  // SHA-256 hex of an API key presented on /v1 (auth/secrets.ts's hashSecret by default;
+  // the Node host passes a node:crypto one that skips Web Crypto's job per request).
+  hashSecret?: (secret: string) => Promise<string>;
 }
 
 export type UiAssets = (request: Request) => Promise<Response>;

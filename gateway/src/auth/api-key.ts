@@ -34,6 +34,7 @@ export function apiKeyAuth(
 ): MiddlewareHandler<AppEnv> {
   const now = deps.now ?? Date.now;
   const cache = opts.cache ?? createApiKeyCache(deps);
+  const hash = deps.hashSecret ?? hashSecret;
   const lastUsedIntervalMs = Math.max(deps.config.cacheTtlMs, MIN_LAST_USED_INTERVAL_MS);
   const lastWritten = new Map<string, number>();
 
@@ -62,7 +63,7 @@ export function apiKeyAuth(
     if (!looksLike('apiKey', token)) {
       throw unauthorized('invalid API key: fleetgate API keys start with sk-fg-');
     }
-    const key = await cache.get(await hashSecret(token));
+    const key = await cache.get(await hash(token));
     if (!key) {
       throw unauthorized(
         `incorrect API key provided: ${displayPrefix(token)}****; it does not exist or was revoked`,

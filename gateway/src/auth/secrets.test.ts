@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { nodeHashSecret } from './node-hash.ts';
 import {
   bearerToken,
   digestsEqual,
@@ -60,5 +61,13 @@ describe('secrets', () => {
     expect(bearerToken('Basic abc')).toBeNull();
     expect(bearerToken('Bearer')).toBeNull();
     expect(bearerToken('Bearer a b')).toBeNull();
+  });
+});
+
+describe('the Node host secret hash', () => {
+  it('is the same hex digest as hashSecret, for keys and any other text', async () => {
+    for (const text of [generateSecret('apiKey'), 'wörld 🚀', '']) {
+      expect(await nodeHashSecret(text)).toBe(await hashSecret(text));
+    }
   });
 });

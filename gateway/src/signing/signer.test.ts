@@ -6,6 +6,7 @@ import {
   DataPlaneClaimsSchema,
   JwksSchema,
 } from '../../../schema/contracts.ts';
+import { createNodeSigner } from './node-signer.ts';
 import { createSigner, generateSigningJwk } from './signer.ts';
 
 const claims = {
@@ -16,7 +17,11 @@ const claims = {
   scope: 'inference' as const,
 };
 
-describe('data-plane signer', () => {
+// Both hosts' signers: Web Crypto through jose (either host), node:crypto (the Node host).
+describe.each([
+  ['web crypto', createSigner],
+  ['node:crypto', createNodeSigner],
+])('data-plane signer (%s)', (_name, createSigner) => {
   it('signs tokens that verify against its own JWKS with the contract claims', async () => {
     const jwk = await generateSigningJwk();
     expect(jwk.d).toBeTypeOf('string');
@@ -71,5 +76,28 @@ describe('data-plane signer', () => {
     await expect(createSigner(jwk, DATA_PLANE_JWT_MAX_TTL_S + 1)).rejects.toThrow(/lifetime/);
     const { d: _d, ...publicOnly } = jwk;
     await expect(createSigner(publicOnly)).rejects.toThrow(/private/);
+  });
+});
+
+describe('the two signers', () => {
+  it('make the same header and claims from the same key', async () => {
+    const jwk = await generateSigningJwk();
+    const [web, node] = [await createSigner(jwk), await createNodeSigner(jwk)];
+    expect(node.jwks()).toEqual(web.jwks());
+    const decode = (token: string) => {
+      const [header = '', payload = ''] = token.split('.');
+      const json = (part: string): unknown =>
+        JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+      return { header: json(header), payload: json(payload) };
+    };
+    const a = decode(await web.sign(claims));
+    const b = decode(await node.sign(claims));
+    expect(b.header).toEqual(a.header);
+    // iat may fall on either side of a second boundary between the two calls.
+    expect({ ...(b.payload as object), iat: 0, exp: 0 }).toEqual({
+      ...(a.payload as object),
+      iat: 0,
+      exp: 0,
+    });
   });
 });

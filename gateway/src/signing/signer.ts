@@ -18,7 +18,12 @@ export async function generateSigningJwk(): Promise<JWK> {
   return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg: ALG };
 }
 
-export async function createSigner(privateJwk: JWK, ttlS = DEFAULT_JWT_TTL_S): Promise<Signer> {
+// The checked key's kid and public key set, shared by this signer and the Node host's
+// (node-signer.ts).
+export async function signingKeyInfo(
+  privateJwk: JWK,
+  ttlS: number,
+): Promise<{ kid: string; publicJwks: Jwks }> {
   if (privateJwk.kty !== 'EC' || privateJwk.crv !== 'P-256' || !privateJwk.d) {
     throw new Error('signing key must be a private EC P-256 JWK (ES256)');
   }
@@ -28,9 +33,13 @@ export async function createSigner(privateJwk: JWK, ttlS = DEFAULT_JWT_TTL_S): P
   const { kty, crv, x, y } = privateJwk;
   // The thumbprint covers only the public members, so a kid-less key gets a stable kid.
   const kid = privateJwk.kid ?? (await calculateJwkThumbprint({ kty, crv, x, y }));
-  const key = await importJWK({ ...privateJwk, alg: ALG }, ALG);
   // Only the public members are published, whatever else the stored JWK carries.
-  const publicJwks: Jwks = { keys: [{ kty, crv, x, y, kid, alg: ALG, use: 'sig' }] };
+  return { kid, publicJwks: { keys: [{ kty, crv, x, y, kid, alg: ALG, use: 'sig' }] } };
+}
+
+export async function createSigner(privateJwk: JWK, ttlS = DEFAULT_JWT_TTL_S): Promise<Signer> {
+  const { kid, publicJwks } = await signingKeyInfo(privateJwk, ttlS);
+  const key = await importJWK({ ...privateJwk, alg: ALG }, ALG);
 
   return {
     async sign({ aud, jti, instance, model, scope }) {

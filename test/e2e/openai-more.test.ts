@@ -331,6 +331,43 @@ describe('POST /v1/audio/transcriptions and /translations', () => {
     expect(row).toMatchObject({ endpoint: '/v1/audio/translations', outcome: 'ok' });
   });
 
+  it('relays a streamed transcription as it comes, metered from its usage chunk', async () => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(wav(2))]), 'a.wav');
+    form.append('model', MODEL);
+    // After the model: the gateway has stopped reading the form by then.
+    form.append('stream', 'true');
+    form.append('stream_include_usage', 'true');
+    const res = await fetch(`${gateway.url}/v1/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${client.apiKey}` },
+      body: form,
+    });
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const blocks = (await res.text()).split('\n\n').filter(Boolean);
+    expect(blocks.at(-1)).toBe('data: [DONE]');
+    const chunks = blocks.slice(0, -1).map((b) =>
+      z
+        .object({
+          choices: z.array(z.object({ delta: z.object({ content: z.string() }) })),
+          usage: z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }).optional(),
+        })
+        .parse(JSON.parse(b.slice('data: '.length))),
+    );
+    const deltas = chunks.filter((c) => c.choices.length > 0).length;
+    const usage = chunks.at(-1)?.usage;
+    expect(usage?.completion_tokens).toBe(deltas);
+    const row = await usageRow(res.headers.get('x-request-id'));
+    expect(row).toMatchObject({
+      endpoint: '/v1/audio/transcriptions',
+      stream: true,
+      outcome: 'ok',
+      prompt_tokens: usage?.prompt_tokens,
+      completion_tokens: deltas,
+    });
+    expect(row.ttft_ms).not.toBeNull();
+  });
+
   it('refuses an upload over its own bound with 413, and one without a model with 400', async () => {
     const big = await client.audio.transcriptions
       .create({ model: MODEL, file: await toFile(wav(80), 'long.wav') })

@@ -192,7 +192,10 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     }
 
     meter.status = res.status;
-    if (req.stream && res.ok && res.body && isEventStream(res)) {
+    // An upload's `stream` field may come after the gateway stopped reading its form: the
+    // answer's content type says whether it streams.
+    if ((req.stream || req.upload !== undefined) && res.ok && res.body && isEventStream(res)) {
+      meter.stream = true;
       // Headers are here; from now on only silence between chunks counts. Until the first
       // content the client has nothing, so a failure still moves the request on; after it
       // the relay decides what a client leaving means for the upstream call.

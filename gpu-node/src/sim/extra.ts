@@ -241,6 +241,9 @@ export function audio(
     words,
   );
   const end = duration.toFixed(3);
+  if (field('stream') === 'true') {
+    return streamTranscript(res, text, field('stream_include_usage') === 'true', field('model'));
+  }
   switch (format.data) {
     case 'text':
       return sendText(res, 'text/plain; charset=utf-8', `${text}\n`);
@@ -271,6 +274,43 @@ export function audio(
     case 'json':
       return sendJson(res, JSON.stringify({ text, usage }));
   }
+}
+
+// vLLM's streamed transcription: chat-like `transcription.chunk` deltas, one per word, the
+// usage chunk when `stream_include_usage` asks for it, then [DONE].
+function streamTranscript(
+  res: ServerResponse,
+  text: string,
+  includeUsage: boolean,
+  model: string | undefined,
+): void {
+  const id = `trsc-${randomUUID().replaceAll('-', '')}`;
+  const head = { id, object: 'transcription.chunk', created: Math.floor(Date.now() / 1000), model };
+  const words = text.split(/(?<= )/);
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+  });
+  let out = '';
+  words.forEach((word, i) => {
+    const last = i === words.length - 1;
+    const choice = {
+      delta: { content: word },
+      finish_reason: last ? 'stop' : null,
+      stop_reason: null,
+    };
+    out += `data: ${JSON.stringify({ ...head, choices: [choice] })}\n\n`;
+  });
+  if (includeUsage) {
+    // Whisper's decoder prompt is a handful of special tokens.
+    const usage = {
+      prompt_tokens: 4,
+      completion_tokens: words.length,
+      total_tokens: 4 + words.length,
+    };
+    out += `data: ${JSON.stringify({ ...head, choices: [], usage })}\n\n`;
+  }
+  res.end(`${out}data: [DONE]\n\n`);
 }
 
 function srtTime(seconds: number): string {

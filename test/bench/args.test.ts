@@ -5,6 +5,7 @@ describe('parseBenchArgs', () => {
   it('has defaults that make the issue default run', () => {
     expect(parseBenchArgs([])).toEqual({
       levels: [1, 16, 64, 256],
+      paths: ['direct', 'floor', 'node', 'gateway', 'limited'],
       nonStreaming: 16,
       durationS: 5,
       warmupS: 1,
@@ -66,6 +67,11 @@ describe('parseBenchArgs', () => {
     expect(o).toMatchObject({ slowStreams: 300, long: 16, profile: true, profileLevel: 256 });
     expect(() => parseBenchArgs(['--slow-streams', '0'])).toThrow(/--slow-streams/);
     expect(() => parseBenchArgs(['--profile', '--routing'])).toThrow(/one at a time/);
+  });
+
+  it("reads --paths by their letters, in the tables' order", () => {
+    expect(parseBenchArgs(['--paths', 'b,m']).paths).toEqual(['floor', 'node']);
+    expect(() => parseBenchArgs(['--paths', 'a,x'])).toThrow(/--paths: 'x'/);
   });
 
   it('names the bad option', () => {

@@ -1,8 +1,11 @@
 // Command-line options of `npm run bench`, validated in one place.
 import { parseArgs } from 'node:util';
+import { PATHS, type PathName } from './results.ts';
 
 export interface BenchOptions {
   levels: number[];
+  // Which paths to measure (default: all but the Worker host, which --worker adds).
+  paths: PathName[];
   nonStreaming: number;
   durationS: number;
   warmupS: number;
@@ -25,6 +28,7 @@ export interface BenchOptions {
 export const USAGE = `npm run bench -- [options]
 
   --levels 1,16,64,256   concurrent streams per level (default 1,16,64,256)
+  --paths a,m,b,c,c+      which paths to measure (default all; the Worker host's is --worker)
   --non-streaming 16     clients of the non-streaming level; 0 skips it (default 16)
   --duration 5           measured seconds per level (default 5)
   --warmup 1             warm-up seconds before each level (default 1)
@@ -41,6 +45,15 @@ export const USAGE = `npm run bench -- [options]
                          (--duration and --warmup apply per policy; defaults 10 and 2)
   --out DIR              results folder (default test/bench/results/<timestamp>)
   -h, --help             this text`;
+
+// The letters the README and the tables use for each path.
+const PATH_FLAGS: Record<string, PathName> = {
+  a: 'direct',
+  m: 'floor',
+  b: 'node',
+  c: 'gateway',
+  'c+': 'limited',
+};
 
 export class BenchArgsError extends Error {
   override readonly name = 'BenchArgsError';
@@ -72,6 +85,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       args: [...argv],
       options: {
         levels: { type: 'string', default: '1,16,64,256' },
+        paths: { type: 'string', default: 'a,m,b,c,c+' },
         'non-streaming': { type: 'string', default: '16' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
@@ -99,9 +113,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     .sort((a, b) => a - b);
   if (levels.some((n) => n > 4096)) throw new BenchArgsError('--levels: at most 4096 clients');
   if (v.profile && v.routing) throw new BenchArgsError('--profile and --routing: one at a time');
+  const paths = v.paths.split(',').map((raw) => {
+    const path = PATH_FLAGS[raw.trim()];
+    if (!path) {
+      throw new BenchArgsError(
+        `--paths: '${raw}' is none of ${Object.keys(PATH_FLAGS).join(', ')}`,
+      );
+    }
+    return path;
+  });
   const memoryS = positiveNumber('memory-duration', v['memory-duration'], { allowZero: true });
   return {
     levels,
+    paths: PATHS.filter((p) => paths.includes(p)),
     nonStreaming: positiveNumber('non-streaming', v['non-streaming'], {
       allowZero: true,
       integer: true,

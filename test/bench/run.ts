@@ -320,14 +320,15 @@ async function main(): Promise<void> {
       roles: [gatewayRole, daemonRole, simRole],
     });
   }
-  for (const target of targets) await smokeTest(target, MODEL);
+  const measured = targets.filter((t) => opts.paths.includes(t.path));
+  for (const target of measured) await smokeTest(target, MODEL);
 
   const loadgen = await startLoadGenerator();
   cleanups.push({ name: 'load generator', run: () => loadgen.stop() });
 
   log('measuring:');
-  const levels = await measurePaths(loadgen, targets, opts);
-  const gatewayTarget = targets.find((t) => t.path === 'gateway');
+  const levels = await measurePaths(loadgen, measured, opts);
+  const gatewayTarget = measured.find((t) => t.path === 'gateway');
   const memory =
     opts.memory && gatewayTarget
       ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts)
@@ -395,7 +396,7 @@ async function main(): Promise<void> {
       nonStreamingConcurrency: opts.nonStreaming,
       longConcurrency: opts.long,
       longTokens: LONG_TOKENS,
-      paths: targets.map((t) => t.path).concat(opts.worker ? ['worker'] : []),
+      paths: measured.map((t) => t.path).concat(opts.worker ? ['worker'] : []),
     },
     levels,
     memory,

@@ -3,8 +3,9 @@
 // gateway process, a gpu-node daemon, the engine simulator as its own process). It logs in
 // with a user made through the admin API, finds the node and its instance, creates a key
 // (its secret shown once) and revokes it, finds that in the audit log, sees the charts
-// drawn, downloads the usage CSV, creates, scales and deletes deployments, and checks what
-// a viewer can do. Each page's screenshot is saved under test/output/console/.
+// drawn, downloads the usage CSV, follows a log line the engine prints after the page
+// opened, creates, scales and deletes deployments, and checks what a viewer can do. Each
+// page's screenshot is saved under test/output/console/.
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -236,6 +237,21 @@ describe.skipIf(!HAVE_CHROMIUM)('the dashboard in headless chromium', () => {
     expect(header?.startsWith('model,requests,errors,')).toBe(true);
     const line = lines.find((l) => l.startsWith(`${MODEL},`));
     expect(Number(line?.split(',')[1])).toBeGreaterThanOrEqual(6);
+  });
+
+  it('follows a log line the engine prints after the page opened', async () => {
+    await page.goto(`${ui}/ui/#/logs?deployment=${deploymentId}`);
+    await expect.poll(() => page.textContent('#logs-status')).toBe('following');
+    const requestId = await chat(client, 'a request made while the log is followed');
+    expect(requestId).not.toBe('');
+    await page.waitForFunction(
+      (id) => document.querySelector('#log')?.textContent?.includes(`request_id=${id}`),
+      requestId,
+    );
+    expect(await page.textContent('#log')).toMatch(
+      new RegExp(`POST /v1/chat/completions 200 \\d+ ms request_id=${requestId}`),
+    );
+    await shot('logs');
   });
 
   it('creates, scales and deletes a deployment', async () => {

@@ -2,6 +2,7 @@
 // by the Node host (node.ts) and the Cloudflare host (worker.ts).
 //
 //   GET  /healthz     public; 200 when the database answers
+//   GET  /metrics     Prometheus text (FLEETGATE_METRICS_TOKEN or the admin credentials)
 //   /admin/v1/*       admin API (FLEETGATE_ADMIN_TOKEN)
 //   /node/v1/*        node control plane (registration token, then node secret)
 //   /v1/*             OpenAI API (API keys)
@@ -24,6 +25,8 @@ import { bodyLimit } from './middleware/body-limit.ts';
 import { corsFor } from './middleware/cors.ts';
 import { requestId } from './middleware/request-id.ts';
 import { sessionKeys } from './console/session-keys.ts';
+import { GatewayMetrics } from './metrics/gateway-metrics.ts';
+import { metricsApp } from './metrics/route.ts';
 import { createLimitGate } from './limits/gate.ts';
 import { createMemoryLimiter } from './limits/memory.ts';
 import { createPriceBook } from './limits/prices.ts';
@@ -90,7 +93,10 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       usage: deps.usage,
       loadUsage: (keyId, start, end) => usageTotals(deps.db, keyId, start, end),
     });
+  // Observed where the limit gate finishes each request, never per chunk.
+  const metrics = new GatewayMetrics({ keyLabel: deps.config.metricsKeyLabel });
   const gate = createLimitGate({
+    observer: metrics,
     limiter,
     prices,
     defaultMaxTokens: deps.config.defaultMaxTokens,
@@ -142,6 +148,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   // router and the admin API.
   const live = new LiveStats({ now });
   const sessions = sessionKeys(deps.db, deps.sessionSecret);
+  app.route('/metrics', metricsApp(deps, { metrics, sessions }));
   app.route('/admin/v1', adminApp(deps, { keyCache, reconciler, live, prices, limiter, sessions }));
   app.route('/node/v1', nodeApiApp(deps, reconciler));
   const cors = corsFor(deps.config.corsOrigins);

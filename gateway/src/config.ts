@@ -109,5 +109,22 @@ export function parseConfig(env: Env): GatewayConfig {
     apiDocs: oneOf(env, 'FLEETGATE_API_DOCS', API_DOCS_ACCESS, 'admin'),
     defaultMaxTokens: integer(env, 'FLEETGATE_DEFAULT_MAX_TOKENS', 4096, 1, 1_000_000),
     routingLoadFactor: decimal(env, 'FLEETGATE_ROUTING_LOAD_FACTOR', 1 + DEFAULT_EPSILON, 1, 4),
+    metricsToken: metricsToken(env),
+    metricsKeyLabel:
+      oneOf(env, 'FLEETGATE_METRICS_KEY_LABEL', ['true', 'false'], 'false') === 'true',
   };
+}
+
+// FLEETGATE_METRICS_TOKEN: a bearer token that reads GET /metrics only (the admin
+// credentials read it too). Absent: only the admin credentials.
+function metricsToken(env: Env): string | undefined {
+  const raw = env.FLEETGATE_METRICS_TOKEN?.trim();
+  if (!raw) return undefined;
+  if (raw.length < MIN_ADMIN_TOKEN_LENGTH) {
+    throw new ConfigError(
+      'FLEETGATE_METRICS_TOKEN',
+      `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`,
+    );
+  }
+  return raw;
 }

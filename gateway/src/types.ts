@@ -48,6 +48,11 @@ export interface GatewayConfig {
   // The completion cap reserved for a request that sets no max_tokens (and added to the
   // request when its key has a token limit or a budget). Default 4096.
   defaultMaxTokens: number;
+  // Bearer token for GET /metrics (FLEETGATE_METRICS_TOKEN); the admin credentials work too.
+  metricsToken?: string;
+  // Adds a key_id label to the request metrics (FLEETGATE_METRICS_KEY_LABEL). Default off:
+  // one series per key can be many.
+  metricsKeyLabel?: boolean;
 }
 
 // Signs the data-plane JWT for each forwarded request (gateway/src/signing).

@@ -34,6 +34,9 @@ export interface Env extends LimiterEnv {
   // Signs console sessions (at least 32 characters; a secret). Absent: generated on first use
   // and kept in the database's settings table.
   FLEETGATE_SESSION_SECRET?: string;
+  // Reads GET /metrics (a secret); FLEETGATE_METRICS_KEY_LABEL adds key_id labels there.
+  FLEETGATE_METRICS_TOKEN?: string;
+  FLEETGATE_METRICS_KEY_LABEL?: string;
 }
 
 function parseSigningJwk(raw: string | undefined): JWK {

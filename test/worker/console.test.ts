@@ -78,4 +78,13 @@ describe('console sessions on the Worker host', () => {
     });
     expect(entries.find((e) => e.status === 401)).toMatchObject({ actor: 'anonymous' });
   });
+
+  it('serves /metrics to the admin token, with the fleet read from D1', async () => {
+    expect((await exports.default.fetch(`${ORIGIN}/metrics`)).status).toBe(401);
+    const res = await exports.default.fetch(`${ORIGIN}/metrics`, { headers: asAdmin });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/^# TYPE fleetgate_nodes gauge$/m);
+    expect(text).toMatch(/^fleetgate_instances\{state="ready"\} \d+$/m);
+  });
 });

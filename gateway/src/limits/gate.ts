@@ -22,11 +22,18 @@ export interface LimitGate {
   finish(key: AuthenticatedKey, event: UsageEvent): Promise<void>;
 }
 
+// Told of each refusal and each finished request (the gateway's metrics).
+export interface GateObserver {
+  refused(limit: string): void;
+  finished(event: UsageEvent): void;
+}
+
 export function createLimitGate(deps: {
   limiter: Limiter;
   prices: PriceBook;
   defaultMaxTokens: number;
   now: () => number;
+  observer?: GateObserver;
 }): LimitGate {
   return {
     async admit(c, path, model, body) {
@@ -74,18 +81,21 @@ export function createLimitGate(deps: {
           { cause: err },
         );
       }
-      if (!result.ok)
+      if (!result.ok) {
+        deps.observer?.refused(result.refusal.limit);
         throw refusalError(
           result.refusal,
           result.report,
           limits.budgetPeriod ?? DEFAULT_BUDGET_PERIOD,
         );
+      }
       for (const [name, value] of Object.entries(rateLimitHeaders(result.report))) {
         c.header(name, value);
       }
     },
 
     async finish(key, event) {
+      deps.observer?.finished(event);
       let priced = event;
       const images = event.images ?? 0;
       if (event.model !== null && (event.totalTokens > 0 || images > 0)) {

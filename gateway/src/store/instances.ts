@@ -1,6 +1,6 @@
 // Queries on the deployment_instances table: instances as the admin API shows them (inside
 // deployments and nodes), what a node is told to run, and where a replica runs.
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Instance } from '../../../schema/admin.ts';
 import { deploymentInstances, deployments, nodes } from '../../../schema/db.ts';
 import { toUnixSeconds } from '../lib/time.ts';
@@ -109,4 +109,14 @@ export async function findPlacedInstance(db: Db, deploymentId: string, replica?:
     .orderBy(asc(deploymentInstances.replica))
     .limit(1);
   return row;
+}
+
+// How many deployment instances are in each state, as their nodes last reported
+// (GET /metrics).
+export async function countInstancesByState(db: Db): Promise<Map<string, number>> {
+  const rows = await db
+    .select({ state: deploymentInstances.state, n: sql<number>`count(*)` })
+    .from(deploymentInstances)
+    .groupBy(deploymentInstances.state);
+  return new Map(rows.map((r) => [r.state, Number(r.n)]));
 }

@@ -176,3 +176,20 @@ export async function deleteNodeWithInstances(db: Db, id: string): Promise<boole
   ]);
   return removed.length > 0;
 }
+
+// How many nodes are online and offline at `now` (GET /metrics).
+export async function countNodesByLiveness(
+  db: Db,
+  now: number,
+  heartbeatIntervalS: number,
+): Promise<{ online: number; offline: number }> {
+  const [row] = await db
+    .select({
+      total: sql<number>`count(*)`,
+      online: sql<number>`coalesce(sum(case when ${nodeIsOnline(now, heartbeatIntervalS)} then 1 else 0 end), 0)`,
+    })
+    .from(nodes);
+  const total = Number(row?.total ?? 0);
+  const online = Number(row?.online ?? 0);
+  return { online, offline: total - online };
+}

@@ -18,6 +18,7 @@ describe('parseConfig', () => {
       apiDocs: 'admin',
       defaultMaxTokens: 4096,
       routingLoadFactor: 1.1,
+      metricsKeyLabel: false,
     });
   });
 
@@ -36,6 +37,8 @@ describe('parseConfig', () => {
         FLEETGATE_API_DOCS: 'public',
         FLEETGATE_DEFAULT_MAX_TOKENS: '512',
         FLEETGATE_ROUTING_LOAD_FACTOR: '1.5',
+        FLEETGATE_METRICS_TOKEN: 'a-metrics-token-of-length',
+        FLEETGATE_METRICS_KEY_LABEL: 'true',
       }),
     ).toEqual({
       adminToken: TOKEN,
@@ -50,7 +53,12 @@ describe('parseConfig', () => {
       apiDocs: 'public',
       defaultMaxTokens: 512,
       routingLoadFactor: 1.5,
+      metricsToken: 'a-metrics-token-of-length',
+      metricsKeyLabel: true,
     });
+    expect(() =>
+      parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_METRICS_TOKEN: 'short' }),
+    ).toThrow(/FLEETGATE_METRICS_TOKEN: must be at least 16 characters/);
     expect(
       parseConfig({ FLEETGATE_ADMIN_TOKEN: TOKEN, FLEETGATE_CORS_ORIGINS: ' * ' }).corsOrigins,
     ).toBe('*');

@@ -1,6 +1,7 @@
 // The OpenAI API (mounted at /v1 behind API-key auth, which sets c.var.apiKey and
-// c.var.requestId): model listing from the routing table, and the three inference
-// endpoints proxied to a ready instance with usage recorded for every request.
+// c.var.requestId): model listing from the routing table, and the inference endpoints
+// (endpoints.ts: JSON bodies, and audio uploads streamed through) proxied to a ready
+// instance that serves the path, with usage recorded for every request.
 import { Hono } from 'hono';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -21,10 +22,11 @@ import {
 import type { AppDeps, AppEnv, AuthenticatedKey } from '../types.ts';
 import { estimatePromptTokens } from '../usage/estimate.ts';
 import { UsageMeter } from '../usage/meter.ts';
-import { readFormHead } from './audio.ts';
-import { JSON_ENDPOINTS, UPLOAD_ENDPOINTS, type Endpoint, type JsonEndpoint } from './endpoints.ts';
 import { prepend, Upload } from '../proxy/upload.ts';
 import type { JsonObject } from '../sse/inspect.ts';
+import { readFormHead } from './audio.ts';
+import { JSON_ENDPOINTS, UPLOAD_ENDPOINTS, type Endpoint, type JsonEndpoint } from './endpoints.ts';
+import { parseBody } from './validate.ts';
 
 // A request read and checked, ready to route.
 interface Prepared {
@@ -35,7 +37,6 @@ interface Prepared {
   // A multipart body streamed through instead of `body`.
   upload?: Upload;
 }
-import { parseBody } from './validate.ts';
 
 const allows = (key: AuthenticatedKey, model: string) =>
   key.models === null || key.models.includes(model);

@@ -429,10 +429,15 @@ describe('broken upstream streams end cleanly', () => {
       error?: { code?: string; message?: string };
     };
 
-  it('garbage: the stream ends with an error event', async () => {
+  // Nothing of the answer reached the client before the stream broke, so it counts as a
+  // failure before the first content (issue 17): with no other instance to try, the client
+  // gets a 502 in OpenAI's shape instead of a 200 carrying an error event.
+  it('garbage: no content arrived, so the client gets 502 in OpenAI shape', async () => {
     const res = await stream('garbage');
-    expect(res.status).toBe(200);
-    expect(lastBlock(res.text).error?.code).toBe('upstream_error');
+    expect(res.status).toBe(502);
+    const body = JSON.parse(res.text) as { error: { code?: string; type?: string } };
+    expect(body.error.code).toBe('upstream_error');
+    expect(body.error.type).toBe('server_error');
   });
 
   it('a line with no end: the cut block is dropped and the stream ends with an error event', async () => {

@@ -3,11 +3,13 @@ import {
   decodeFrame,
   encodeFrame,
   FRAME_TYPES,
+  InOrder,
   nodeModeOf,
   ReceiveWindow,
   SendWindow,
   TUNNEL_ADVERTISE_URL,
   TUNNEL_MAX_FRAME_BYTES,
+  TUNNEL_MAX_OUT_OF_ORDER,
   TUNNEL_MAX_PAYLOAD_BYTES,
   TUNNEL_WINDOW_BYTES,
   type Frame,
@@ -39,8 +41,8 @@ describe('tunnel frames', () => {
       },
     },
     { type: 'response', stream: 7, head: { status: 200, headers: [['x-a', 'b']] } },
-    { type: 'data', stream: 0xffff_ffff, data: new Uint8Array([1, 2, 3]) },
-    { type: 'end', stream: 2 },
+    { type: 'data', stream: 0xffff_ffff, seq: 7, data: new Uint8Array([1, 2, 3]) },
+    { type: 'end', stream: 2, seq: 0xffff_ffff },
     { type: 'abort', stream: 3, reason: 'the client left' },
     { type: 'window', stream: 4, credit: 131_072 },
   ];
@@ -61,9 +63,14 @@ describe('tunnel frames', () => {
 
   it('refuses to encode what the other side would refuse', () => {
     expect(() =>
-      encodeFrame({ type: 'data', stream: 1, data: new Uint8Array(TUNNEL_MAX_PAYLOAD_BYTES + 1) }),
+      encodeFrame({
+        type: 'data',
+        stream: 1,
+        seq: 0,
+        data: new Uint8Array(TUNNEL_MAX_PAYLOAD_BYTES + 1),
+      }),
     ).toThrow(RangeError);
-    expect(() => encodeFrame({ type: 'end', stream: 0 })).toThrow(RangeError);
+    expect(() => encodeFrame({ type: 'end', stream: 0, seq: 0 })).toThrow(RangeError);
     expect(() => encodeFrame({ type: 'window', stream: 1, credit: 0 })).toThrow(RangeError);
   });
 
@@ -76,12 +83,13 @@ describe('tunnel frames', () => {
       ],
       [raw(FRAME_TYPES.request, 5, json({ method: 'BREW', path: '/v1', headers: [] })), /method/],
       [raw(FRAME_TYPES.response, 5, json({ status: 101, headers: [] })), /status/],
-      [raw(FRAME_TYPES.end, 5, new Uint8Array([1])), /payload/],
+      [raw(FRAME_TYPES.end, 5, new Uint8Array([1])), /sequence/],
+      [raw(FRAME_TYPES.data, 5, new Uint8Array([1, 2])), /sequence/],
       [raw(FRAME_TYPES.window, 5, new Uint8Array([0, 0, 0, 0])), /credit 0/],
       [raw(FRAME_TYPES.window, 5, new Uint8Array([1])), /4-byte/],
       [raw(FRAME_TYPES.abort, 5, new Uint8Array([0xff, 0xfe])), /UTF-8/],
       [raw(99, 5), /unknown frame type 99/],
-      [raw(FRAME_TYPES.data, 5, new Uint8Array(TUNNEL_MAX_PAYLOAD_BYTES + 1)), /over/],
+      [raw(FRAME_TYPES.data, 5, new Uint8Array(TUNNEL_MAX_PAYLOAD_BYTES + 5)), /over/],
     ];
     for (const [message, error] of cases) {
       const decoded = decodeFrame(message);
@@ -132,6 +140,27 @@ describe('flow control', () => {
     send.take(50);
     expect(send.grant(50)).toBe(true);
     expect(send.grant(1)).toBe(false);
+  });
+});
+
+describe('InOrder', () => {
+  const data = (seq: number) => ({ type: 'data' as const, stream: 1, seq, data: new Uint8Array() });
+  it('hands frames over in sequence, holding early ones', () => {
+    const order = new InOrder();
+    expect(order.accept(data(1))).toEqual([]);
+    expect(order.accept({ type: 'end', stream: 1, seq: 2 })).toEqual([]);
+    expect(order.accept(data(0))?.map((f) => f.seq)).toEqual([0, 1, 2]);
+  });
+  it('refuses repeats and too many early frames', () => {
+    const order = new InOrder();
+    expect(order.accept(data(0))).toHaveLength(1);
+    expect(order.accept(data(0))).toBeNull();
+    for (let seq = 2; seq < 2 + TUNNEL_MAX_OUT_OF_ORDER; seq += 1) {
+      expect(order.accept(data(seq))).toEqual([]);
+    }
+    expect(order.accept(data(2))).toBeNull();
+    expect(order.accept(data(9999))).toBeNull();
+    expect(order.accept(data(1))).toHaveLength(1 + TUNNEL_MAX_OUT_OF_ORDER);
   });
 });
 

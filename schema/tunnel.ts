@@ -7,9 +7,12 @@
 // Frame: type (1 byte) | stream id (4 bytes, big-endian, >= 1) | payload.
 //   request   gateway -> node  JSON head {method, path, headers}; the body follows as data
 //   response  node -> gateway  JSON head {status, headers}; the answer follows as data
-//   data      both ways        body bytes, at most TUNNEL_MAX_PAYLOAD_BYTES, within the
-//                              receiver's window
-//   end       both ways        no more data from this side
+//   data      both ways        4-byte sequence number, then body bytes (at most
+//                              TUNNEL_MAX_PAYLOAD_BYTES, within the receiver's window)
+//   end       both ways        4-byte sequence number: no more data from this side
+// Data and end frames of a stream and direction are numbered from 0; the receiver puts them
+// back in order (InOrder), since a Durable Object's WebSocket events are not guaranteed to
+// run in the order the node sent the messages (workerd was seen to reorder them).
 //   abort     both ways        the stream is over (UTF-8 reason): a client that left, an
 //                              engine that failed, a malformed frame
 //   window    both ways        4-byte credit: the receiver consumed that many bytes
@@ -33,8 +36,11 @@ export const TUNNEL_MAX_PAYLOAD_BYTES = 64 * 1024;
 // Largest JSON head (request or response).
 export const TUNNEL_MAX_HEAD_BYTES = 32 * 1024;
 export const TUNNEL_HEADER_BYTES = 5;
+const SEQ_BYTES = 4;
 // Largest frame either side accepts; a larger WebSocket message ends the connection.
-export const TUNNEL_MAX_FRAME_BYTES = TUNNEL_HEADER_BYTES + TUNNEL_MAX_PAYLOAD_BYTES;
+export const TUNNEL_MAX_FRAME_BYTES = TUNNEL_HEADER_BYTES + SEQ_BYTES + TUNNEL_MAX_PAYLOAD_BYTES;
+// Frames a receiver holds while waiting for an earlier one; more ends the stream.
+export const TUNNEL_MAX_OUT_OF_ORDER = 256;
 // Bytes a sender may have in flight per stream and direction before the receiver grants
 // more (like HTTP/2's SETTINGS_INITIAL_WINDOW_SIZE). Bounds what a slow reader makes the
 // other side buffer: a stream never holds more than this unread.
@@ -94,8 +100,8 @@ export type ResponseHead = z.infer<typeof ResponseHeadSchema>;
 export type Frame =
   | { type: 'request'; stream: number; head: RequestHead }
   | { type: 'response'; stream: number; head: ResponseHead }
-  | { type: 'data'; stream: number; data: Uint8Array }
-  | { type: 'end'; stream: number }
+  | { type: 'data'; stream: number; seq: number; data: Uint8Array }
+  | { type: 'end'; stream: number; seq: number }
   | { type: 'abort'; stream: number; reason: string }
   | { type: 'window'; stream: number; credit: number };
 
@@ -136,13 +142,20 @@ export function encodeFrame(frame: Frame): Uint8Array {
       }
       return frameOf(type, frame.stream, json);
     }
-    case 'data':
+    case 'data': {
       if (frame.data.byteLength > TUNNEL_MAX_PAYLOAD_BYTES) {
         throw new RangeError(`tunnel data frame over ${TUNNEL_MAX_PAYLOAD_BYTES} bytes`);
       }
-      return frameOf(type, frame.stream, frame.data);
-    case 'end':
-      return frameOf(type, frame.stream, 0);
+      const out = frameOf(type, frame.stream, SEQ_BYTES + frame.data.byteLength);
+      new DataView(out.buffer).setUint32(TUNNEL_HEADER_BYTES, frame.seq);
+      out.set(frame.data, TUNNEL_HEADER_BYTES + SEQ_BYTES);
+      return out;
+    }
+    case 'end': {
+      const out = frameOf(type, frame.stream, SEQ_BYTES);
+      new DataView(out.buffer).setUint32(TUNNEL_HEADER_BYTES, frame.seq);
+      return out;
+    }
     case 'abort': {
       let reason = encoder.encode(frame.reason);
       if (reason.byteLength > MAX_ABORT_REASON_BYTES) {
@@ -210,14 +223,23 @@ export function decodeFrame(message: Uint8Array): Decoded {
         : bad(head.error);
     }
     case FRAME_TYPES.data:
-      if (payload.byteLength > TUNNEL_MAX_PAYLOAD_BYTES) {
+      if (payload.byteLength < SEQ_BYTES) return bad('data frame without a sequence number');
+      if (payload.byteLength > SEQ_BYTES + TUNNEL_MAX_PAYLOAD_BYTES) {
         return bad(`data frame over ${TUNNEL_MAX_PAYLOAD_BYTES} bytes`);
       }
-      return { ok: true, frame: { type: 'data', stream, data: payload } };
+      return {
+        ok: true,
+        frame: {
+          type: 'data',
+          stream,
+          seq: view.getUint32(TUNNEL_HEADER_BYTES),
+          data: payload.subarray(SEQ_BYTES),
+        },
+      };
     case FRAME_TYPES.end:
-      return payload.byteLength === 0
-        ? { ok: true, frame: { type: 'end', stream } }
-        : bad('end frame with a payload');
+      return payload.byteLength === SEQ_BYTES
+        ? { ok: true, frame: { type: 'end', stream, seq: view.getUint32(TUNNEL_HEADER_BYTES) } }
+        : bad('end frame without a 4-byte sequence number');
     case FRAME_TYPES.abort: {
       if (payload.byteLength > MAX_ABORT_REASON_BYTES) return bad('abort reason too long');
       let reason: string;
@@ -293,6 +315,33 @@ export class ReceiveWindow {
     this.#outstanding -= credit;
     this.#consumed = 0;
     return credit;
+  }
+}
+
+type Ordered = Extract<Frame, { type: 'data' | 'end' }>;
+
+// Puts one stream's data and end frames back in the order they were sent.
+export class InOrder {
+  #next = 0;
+  readonly #early = new Map<number, Ordered>();
+
+  // The frames now due, in order ([] while an earlier one is missing); null: a duplicate,
+  // or too many held (the stream ends).
+  accept(frame: Ordered): Ordered[] | null {
+    if (frame.seq < this.#next || this.#early.has(frame.seq)) return null;
+    if (frame.seq !== this.#next) {
+      if (this.#early.size >= TUNNEL_MAX_OUT_OF_ORDER) return null;
+      this.#early.set(frame.seq, frame);
+      return [];
+    }
+    const due: Ordered[] = [frame];
+    this.#next += 1;
+    for (let early = this.#early.get(this.#next); early; early = this.#early.get(this.#next)) {
+      this.#early.delete(this.#next);
+      due.push(early);
+      this.#next += 1;
+    }
+    return due;
   }
 }
 

@@ -13,11 +13,13 @@ import { directTransport } from './proxy/transport.ts';
 import { createSigner } from './signing/signer.ts';
 import { createDurableObjectLimiter, type LimiterEnv } from './limits/durable-object.ts';
 import { HostConfigError, openDb } from './store/worker-db.ts';
+import { durableObjectTunnels, type TunnelEnv } from './tunnel/durable-object.ts';
+import { withTunnels } from './tunnel/transport.ts';
 import type { AppEnv } from './types.ts';
 import { createDirectUsageSink } from './usage/sink.ts';
 
 // Bindings and variables from wrangler.toml ([vars], [[d1_databases]]) and secrets.
-export interface Env extends LimiterEnv {
+export interface Env extends LimiterEnv, TunnelEnv {
   FLEETGATE_ADMIN_TOKEN?: string;
   // The gateway's ES256 private key as a JSON JWK (a secret).
   FLEETGATE_SIGNING_JWK?: string;
@@ -95,6 +97,8 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
       'no KEY_LIMITER Durable Object binding: wrangler.toml declares it (class KeyLimiter)',
     );
   }
+  // Tunnel nodes' sockets: one Durable Object per node (tunnel/durable-object.ts).
+  const tunnels = env.NODE_TUNNEL ? durableObjectTunnels(env.NODE_TUNNEL) : undefined;
   return createApp({
     db,
     config,
@@ -102,7 +106,8 @@ async function build(env: Env): Promise<Hono<AppEnv>> {
     usage,
     // Per-key limits and usage rows go through each key's Durable Object.
     limiter: createDurableObjectLimiter(env.KEY_LIMITER, usage),
-    transport: directTransport,
+    transport: tunnels ? withTunnels(directTransport, tunnels) : directTransport,
+    tunnels,
     // Objects, so Workers Logs can query their fields.
     accessLog: accessLogWriter(config.accessLog ?? 'off', 'objects'),
     uiAssets: assets ? (request) => assets.fetch(request) : undefined,
@@ -139,6 +144,7 @@ function startupError(err: unknown): Response {
 
 // The Durable Object classes this Worker hosts (wrangler.toml binds and migrates them).
 export { KeyLimiter } from './limits/durable-object.ts';
+export { NodeTunnel } from './tunnel/durable-object.ts';
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {

@@ -10,7 +10,7 @@ import { cacheRoutingTable, type RoutingCache } from '../../gateway/src/routing/
 import gateway, { type Env } from '../../gateway/src/worker.ts';
 
 // The gateway's Durable Object classes, bound by wrangler.toml.
-export { KeyLimiter } from '../../gateway/src/worker.ts';
+export { KeyLimiter, NodeTunnel } from '../../gateway/src/worker.ts';
 import { DEFAULT_ROUTING_POLICY } from '../../schema/contracts.ts';
 import { NO_LIMITS } from '../../gateway/src/limits/arithmetic.ts';
 

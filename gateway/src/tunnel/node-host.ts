@@ -8,7 +8,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import {
-  nodeModeOf,
   TUNNEL_CLOSE,
   TUNNEL_MAX_FRAME_BYTES,
   TUNNEL_PATH,
@@ -19,7 +18,7 @@ import {
 import { tunnelNodeFor } from '../control-plane/node-api.ts';
 import { ApiError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
-import type { NodeTransport, TunnelHost } from '../types.ts';
+import type { TunnelHost } from '../types.ts';
 import { TunnelError, TunnelSession } from './session.ts';
 
 // A tunnel silent this long (no frame, no ping) is dropped; the daemon reconnects.
@@ -184,17 +183,4 @@ export class NodeTunnels implements TunnelHost {
     this.#held.clear();
     this.#wss.close();
   }
-}
-
-// Direct nodes over `direct`, tunnel nodes through their tunnel.
-export function withTunnels(
-  direct: NodeTransport,
-  tunnels: Pick<NodeTunnels, 'fetch'>,
-): NodeTransport {
-  return {
-    fetch: (node, path, init) =>
-      nodeModeOf(node.advertiseUrl) === 'tunnel'
-        ? tunnels.fetch(node.id, path, init)
-        : direct.fetch(node, path, init),
-  };
 }

@@ -52,9 +52,10 @@ describe('TunnelSession', () => {
     expect(of('end', 1).length).toBe(1);
 
     node({ type: 'response', stream: 1, head: { status: 200, headers: [['x-node', 'yes']] } });
-    node({ type: 'data', stream: 1, data: new TextEncoder().encode('hello ') });
-    node({ type: 'data', stream: 1, data: new TextEncoder().encode('world') });
-    node({ type: 'end', stream: 1 });
+    // Out of order, as a Durable Object may deliver them: put back in order.
+    node({ type: 'data', stream: 1, seq: 1, data: new TextEncoder().encode('world') });
+    node({ type: 'end', stream: 1, seq: 2 });
+    node({ type: 'data', stream: 1, seq: 0, data: new TextEncoder().encode('hello ') });
     const res = await pending;
     expect(res.status).toBe(200);
     expect(res.headers.get('x-node')).toBe('yes');
@@ -87,7 +88,7 @@ describe('TunnelSession', () => {
     expect(data.join('')).toBe(parts.join(''));
     expect(of('end', 1).length).toBe(1);
     node({ type: 'response', stream: 1, head: { status: 200, headers: [] } });
-    node({ type: 'end', stream: 1 });
+    node({ type: 'end', stream: 1, seq: 0 });
     expect((await pending).status).toBe(200);
   });
 
@@ -98,8 +99,9 @@ describe('TunnelSession', () => {
     node({ type: 'response', stream: 1, head: { status: 200, headers: [] } });
     const res = await pending;
     const chunk = new Uint8Array(TUNNEL_MAX_PAYLOAD_BYTES);
+    let seq = 0;
     for (let sent = 0; sent < TUNNEL_WINDOW_BYTES; sent += chunk.byteLength) {
-      node({ type: 'data', stream: 1, data: chunk });
+      node({ type: 'data', stream: 1, seq: seq++, data: chunk });
     }
     // Nobody read yet: no credit, and everything the node may send is here.
     expect(of('window')).toEqual([]);
@@ -110,7 +112,7 @@ describe('TunnelSession', () => {
     expect(of('window', 1)).toEqual([{ type: 'window', stream: 1, credit: read }]);
     // Past what was granted: the stream ends, with an abort to the node.
     for (let sent = 0; sent <= read; sent += chunk.byteLength) {
-      node({ type: 'data', stream: 1, data: chunk });
+      node({ type: 'data', stream: 1, seq: seq++, data: chunk });
     }
     expect(of('abort', 1)[0]).toMatchObject({ reason: 'data past the window' });
     await expect(
@@ -132,7 +134,7 @@ describe('TunnelSession', () => {
     await expect(first).rejects.toMatchObject({ code: 'node_tunnel_stream' });
     expect(of('abort', 1)[0]?.type).toBe('abort');
     node({ type: 'response', stream: 2, head: { status: 201, headers: [] } });
-    node({ type: 'end', stream: 2 });
+    node({ type: 'end', stream: 2, seq: 0 });
     expect((await second).status).toBe(201);
   });
 

@@ -10,6 +10,7 @@ import {
   decodeFrame,
   encodeFrame,
   HOP_BY_HOP_HEADERS,
+  InOrder,
   ReceiveWindow,
   SendWindow,
   TUNNEL_MAX_STREAMS,
@@ -41,13 +42,17 @@ interface Stream {
   id: number;
   send: SendWindow;
   recv: ReceiveWindow;
+  // Sequence numbers: the next to send, and the node's frames put back in order.
+  sendSeq: number;
+  order: InOrder;
   head: { resolve: (head: ResponseHead) => void; reject: (err: Error) => void } | undefined;
   headSeen: boolean;
   queue: Uint8Array[];
   ended: boolean;
   failed: Error | undefined;
-  // Woken by any frame of the stream (credit, data, end) or its failure.
-  wake: (() => void) | undefined;
+  // Woken by any frame of the stream (credit, data, end) or its failure: the body's sender
+  // waiting for credit and the answer's reader waiting for data.
+  waiting: (() => void)[];
   release: () => void;
 }
 
@@ -62,22 +67,24 @@ function headerPairs(init: HeadersInit | undefined): [string, string][] {
   return out;
 }
 
-// Bytes, or a stream (an upload forwarded as it arrives, sent without a content-length).
-type TunnelBody = Uint8Array | ReadableStream<Uint8Array>;
+type Body = Uint8Array | ReadableStream<Uint8Array>;
 
-function bodyBytes(body: RequestInit['body']): TunnelBody | undefined {
+function bodyOf(body: RequestInit['body']): Body | undefined {
   if (body === undefined || body === null) return undefined;
   if (typeof body === 'string') return new TextEncoder().encode(body);
-  if (body instanceof Uint8Array) return body;
+  if (body instanceof Uint8Array || body instanceof ReadableStream) return body as Body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  if (body instanceof ReadableStream) return body as ReadableStream<Uint8Array>;
   throw new TypeError('the tunnel sends string, byte or stream bodies only');
 }
 
 function wakeOf(stream: Stream): void {
-  const wake = stream.wake;
-  stream.wake = undefined;
-  wake?.();
+  const waiting = stream.waiting;
+  stream.waiting = [];
+  for (const wake of waiting) wake();
+}
+
+function waitOn(stream: Stream): Promise<void> {
+  return new Promise<void>((resolve) => stream.waiting.push(resolve));
 }
 
 export class TunnelSession {
@@ -116,9 +123,9 @@ export class TunnelSession {
         new TunnelError('node_tunnel_busy', `the tunnel has ${TUNNEL_MAX_STREAMS} streams open`),
       );
     }
-    let body: TunnelBody | undefined;
+    let body: Body | undefined;
     try {
-      body = bodyBytes(init.body);
+      body = bodyOf(init.body);
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new TypeError(String(err)));
     }
@@ -138,7 +145,7 @@ export class TunnelSession {
     method: string,
     path: string,
     headers: HeadersInit | undefined,
-    body: TunnelBody | undefined,
+    body: Body | undefined,
     head: Promise<ResponseHead>,
   ): Promise<Response> {
     // The head may fail before anyone awaits it (the socket closing while the body waits).
@@ -151,9 +158,12 @@ export class TunnelSession {
         stream: stream.id,
         head: { method: method as 'GET', path, headers: pairs },
       });
-      if (body instanceof Uint8Array) await this.#sendBody(stream, body);
-      else if (body !== undefined) await this.#sendStream(stream, body);
-      this.#send({ type: 'end', stream: stream.id });
+      // The body goes out while the answer is awaited: a node may answer (a 413) before
+      // an upload is over.
+      this.#sendBody(stream, body).catch((err: unknown) => {
+        const reason = err instanceof Error ? err.message : String(err);
+        this.#abort(stream, `the request body failed: ${reason}`);
+      });
       const answer = await head;
       const nullBody = NULL_BODY.has(answer.status) || method === 'HEAD';
       if (nullBody) this.#finish(stream);
@@ -191,26 +201,15 @@ export class TunnelSession {
         stream.head.resolve(frame.head);
         return;
       case 'data':
-        if (!stream.headSeen) {
-          this.#abort(stream, 'data before the response head');
+      case 'end': {
+        const due = stream.order.accept(frame);
+        if (due === null) {
+          this.#abort(stream, 'a data frame repeated or too far out of order');
           return;
         }
-        if (stream.ended || !stream.recv.received(frame.data.byteLength)) {
-          this.#abort(stream, stream.ended ? 'data after end' : 'data past the window');
-          return;
-        }
-        // A copy: the frame may be a view into a buffer the socket reuses.
-        stream.queue.push(frame.data.slice());
-        wakeOf(stream);
+        for (const next of due) this.#ordered(stream, next);
         return;
-      case 'end':
-        if (!stream.headSeen) {
-          this.#abort(stream, 'end before the response head');
-          return;
-        }
-        stream.ended = true;
-        wakeOf(stream);
-        return;
+      }
       case 'window':
         if (!stream.send.grant(frame.credit)) {
           this.#abort(stream, 'window credit past the window');
@@ -230,6 +229,24 @@ export class TunnelSession {
     }
   }
 
+  // Data and end in the node's order. They may come before the response head (a Durable
+  // Object's events can run out of order): the body made at the head reads the queue.
+  #ordered(stream: Stream, frame: Extract<Frame, { type: 'data' | 'end' }>): void {
+    if (stream.failed) return;
+    if (frame.type === 'end') {
+      stream.ended = true;
+      wakeOf(stream);
+      return;
+    }
+    if (stream.ended || !stream.recv.received(frame.data.byteLength)) {
+      this.#abort(stream, stream.ended ? 'data after end' : 'data past the window');
+      return;
+    }
+    // A copy: the frame may be a view into a buffer the socket reuses.
+    stream.queue.push(frame.data.slice());
+    wakeOf(stream);
+  }
+
   #open(): Stream {
     let id = this.#nextId;
     while (this.#streams.has(id)) id = id >= MAX_STREAM_ID ? 1 : id + 1;
@@ -238,12 +255,14 @@ export class TunnelSession {
       id,
       send: new SendWindow(),
       recv: new ReceiveWindow(),
+      sendSeq: 0,
+      order: new InOrder(),
       head: undefined,
       headSeen: false,
       queue: [],
       ended: false,
       failed: undefined,
-      wake: undefined,
+      waiting: [],
       release: () => undefined,
     };
     this.#streams.set(id, stream);
@@ -255,33 +274,41 @@ export class TunnelSession {
     this.#socket.send(encodeFrame(frame));
   }
 
-  // A stream body, chunk by chunk under the same flow control as a whole body.
-  async #sendStream(stream: Stream, body: ReadableStream<Uint8Array>): Promise<void> {
-    const reader = body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        await this.#sendBody(stream, value);
+  async #sendBody(stream: Stream, body: Body | undefined): Promise<void> {
+    if (body instanceof ReadableStream) {
+      const reader = body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          await this.#sendBytes(stream, value);
+        }
+      } catch (err) {
+        await reader.cancel(err).catch(() => undefined);
+        throw err;
       }
-    } catch (err) {
-      reader.cancel(err).catch(() => undefined);
-      throw err;
+    } else if (body !== undefined) {
+      await this.#sendBytes(stream, body);
     }
+    if (!stream.failed) this.#send({ type: 'end', stream: stream.id, seq: stream.sendSeq++ });
   }
 
-  async #sendBody(stream: Stream, body: Uint8Array): Promise<void> {
+  // Within the node's credit: waits for window frames when the window is spent.
+  async #sendBytes(stream: Stream, bytes: Uint8Array): Promise<void> {
     let offset = 0;
-    while (offset < body.byteLength) {
+    while (offset < bytes.byteLength) {
       if (stream.failed) throw stream.failed;
-      const n = stream.send.take(body.byteLength - offset);
+      const n = stream.send.take(bytes.byteLength - offset);
       if (n === 0) {
-        await new Promise<void>((resolve) => {
-          stream.wake = resolve;
-        });
+        await waitOn(stream);
         continue;
       }
-      this.#send({ type: 'data', stream: stream.id, data: body.subarray(offset, offset + n) });
+      this.#send({
+        type: 'data',
+        stream: stream.id,
+        seq: stream.sendSeq++,
+        data: bytes.subarray(offset, offset + n),
+      });
       offset += n;
     }
   }
@@ -309,9 +336,7 @@ export class TunnelSession {
               controller.close();
               return;
             }
-            await new Promise<void>((resolve) => {
-              stream.wake = resolve;
-            });
+            await waitOn(stream);
           }
         },
         cancel: () => {

@@ -8,6 +8,7 @@ import {
   decodeFrame,
   encodeFrame,
   HOP_BY_HOP_HEADERS,
+  InOrder,
   ReceiveWindow,
   SendWindow,
   TUNNEL_MAX_STREAMS,
@@ -21,6 +22,9 @@ interface Stream {
   res: IncomingMessage | undefined;
   send: SendWindow;
   recv: ReceiveWindow;
+  // Sequence numbers: the next to send, and the gateway's frames put back in order.
+  sendSeq: number;
+  order: InOrder;
   // Answer bytes waiting for credit (at most one chunk of the loopback response: the
   // response is paused while anything waits).
   pending: Uint8Array[];
@@ -80,20 +84,15 @@ export class TunnelStreams {
     if (!stream) return;
     switch (frame.type) {
       case 'data':
-        if (stream.ended || !stream.recv.received(frame.data.byteLength)) {
-          this.#abort(stream, stream.ended ? 'data after end' : 'data past the window');
+      case 'end': {
+        const due = stream.order.accept(frame);
+        if (due === null) {
+          this.#abort(stream, 'a data frame repeated or too far out of order');
           return;
         }
-        stream.req.write(frame.data.slice(), () => {
-          if (stream.done) return;
-          const credit = stream.recv.consumed(frame.data.byteLength);
-          if (credit > 0) this.#frame({ type: 'window', stream: stream.id, credit });
-        });
+        for (const next of due) this.#ordered(stream, next);
         return;
-      case 'end':
-        stream.ended = true;
-        stream.req.end();
-        return;
+      }
       case 'window':
         if (!stream.send.grant(frame.credit)) {
           this.#abort(stream, 'window credit past the window');
@@ -110,6 +109,25 @@ export class TunnelStreams {
         this.#abort(stream, 'the node does not take responses');
         return;
     }
+  }
+
+  #ordered(stream: Stream, frame: Extract<Frame, { type: 'data' | 'end' }>): void {
+    if (stream.done) return;
+    if (frame.type === 'end') {
+      stream.ended = true;
+      stream.req.end();
+      return;
+    }
+    if (stream.ended || !stream.recv.received(frame.data.byteLength)) {
+      this.#abort(stream, stream.ended ? 'data after end' : 'data past the window');
+      return;
+    }
+    const bytes = frame.data.byteLength;
+    stream.req.write(frame.data.slice(), () => {
+      if (stream.done) return;
+      const credit = stream.recv.consumed(bytes);
+      if (credit > 0) this.#frame({ type: 'window', stream: stream.id, credit });
+    });
   }
 
   // The socket is gone: every loopback request is closed (their engines stop).
@@ -137,6 +155,8 @@ export class TunnelStreams {
       res: undefined,
       send: new SendWindow(),
       recv: new ReceiveWindow(),
+      sendSeq: 0,
+      order: new InOrder(),
       pending: [],
       ended: false,
       done: false,
@@ -176,13 +196,18 @@ export class TunnelStreams {
       const chunk = stream.pending[0];
       if (chunk === undefined) break;
       if (chunk === END) {
-        this.#frame({ type: 'end', stream: stream.id });
+        this.#frame({ type: 'end', stream: stream.id, seq: stream.sendSeq++ });
         this.#finish(stream);
         return;
       }
       const n = stream.send.take(chunk.byteLength);
       if (n === 0) break;
-      this.#frame({ type: 'data', stream: stream.id, data: chunk.subarray(0, n) });
+      this.#frame({
+        type: 'data',
+        stream: stream.id,
+        seq: stream.sendSeq++,
+        data: chunk.subarray(0, n),
+      });
       if (n === chunk.byteLength) stream.pending.shift();
       else stream.pending[0] = chunk.subarray(n);
     }

@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { BenchArgsError, parseBenchArgs } from './args.ts';
 
 describe('parseBenchArgs', () => {
+  it('adds path (e) with --tunnel', () => {
+    expect(parseBenchArgs(['--tunnel']).tunnel).toBe(true);
+  });
+
   it('has defaults that make the issue default run', () => {
     expect(parseBenchArgs([])).toEqual({
       levels: [1, 16, 64, 256],
@@ -10,6 +14,7 @@ describe('parseBenchArgs', () => {
       durationS: 5,
       warmupS: 1,
       worker: false,
+      tunnel: false,
       memory: true,
       memoryS: 10,
       slowStreams: 1000,

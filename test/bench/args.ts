@@ -10,6 +10,8 @@ export interface BenchOptions {
   durationS: number;
   warmupS: number;
   worker: boolean;
+  // Also measure path (e): a second gpu-node in tunnel mode, reached through its tunnel.
+  tunnel: boolean;
   memory: boolean;
   memoryS: number;
   // Streams held open by the slow-stream memory phase.
@@ -41,6 +43,7 @@ export const USAGE = `npm run bench -- [options]
                          <results>/profiles/, with a top-N self-time summary
   --profile-level 64     streams of that level (default 64)
   --worker               also measure the Worker host under wrangler dev (path d)
+  --tunnel               also measure a gpu-node in tunnel mode through its tunnel (path e)
   --routing              instead: the routing policies against workloads A, B, C
                          (--duration and --warmup apply per policy; defaults 10 and 2)
   --out DIR              results folder (default test/bench/results/<timestamp>)
@@ -95,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         profile: { type: 'boolean', default: false },
         'profile-level': { type: 'string', default: '64' },
         worker: { type: 'boolean', default: false },
+        tunnel: { type: 'boolean', default: false },
         routing: { type: 'boolean', default: false },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -133,6 +137,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     durationS: positiveNumber('duration', v.duration ?? (v.routing ? '10' : '5')),
     warmupS: positiveNumber('warmup', v.warmup ?? (v.routing ? '2' : '1'), { allowZero: true }),
     worker: v.worker,
+    tunnel: v.tunnel,
     memory: memoryS > 0,
     memoryS,
     slowStreams: positiveNumber('slow-streams', v['slow-streams'], { integer: true }),

@@ -28,6 +28,8 @@ export const SLOW_RAMP_MS = 2000;
 export const IDLE_MS = 1500;
 export const MODEL = 'bench-sim';
 export const SLOW_MODEL = 'bench-sim-slow';
+// Path (e)'s model, served by the tunnel node's own simulator.
+export const TUNNEL_MODEL = 'bench-sim-tunnel';
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const NODE_JWT_TTL_S = 60;
 
@@ -38,6 +40,8 @@ export interface Target {
   headers: Record<string, string>;
   jwt?: LoadConfig['jwt'];
   roles: Role[];
+  // The model asked for; default MODEL.
+  model?: string;
 }
 
 export function chatBody(
@@ -87,7 +91,7 @@ export async function measureLevel(
   const config: LoadConfig = {
     url: target.url,
     headers: target.headers,
-    body: chatBody(MODEL, stream, tokens),
+    body: chatBody(target.model ?? MODEL, stream, tokens),
     stream,
     concurrency,
     warmupMs: opts.warmupS * 1000,

@@ -4,8 +4,9 @@ import type { LoadResult } from './loadgen.ts';
 
 // (a) straight to the simulator, (m) through a bare node:http pass-through written for the
 // bench (the floor any Node.js hop costs), (b) through the gpu-node daemon only, (c) gateway
-// on the Node host -> gpu-node, (d) gateway on the Worker host (wrangler dev) -> gpu-node.
-export const PATHS = ['direct', 'floor', 'node', 'gateway', 'limited', 'worker'] as const;
+// on the Node host -> gpu-node, (d) gateway on the Worker host (wrangler dev) -> gpu-node,
+// (e) gateway on the Node host -> the tunnel a gpu-node in tunnel mode dialled -> gpu-node.
+export const PATHS = ['direct', 'floor', 'node', 'gateway', 'limited', 'worker', 'tunnel'] as const;
 export type PathName = (typeof PATHS)[number];
 
 export const PATH_LABELS: Record<PathName, string> = {
@@ -15,6 +16,7 @@ export const PATH_LABELS: Record<PathName, string> = {
   gateway: '(c) gateway (Node) + gpu-node',
   limited: '(c+) as (c), a key with every limit',
   worker: '(d) gateway (Worker) + gpu-node',
+  tunnel: '(e) gateway (Node) + tunnel + gpu-node',
 };
 
 // A measured server process during one level.

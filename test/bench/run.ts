@@ -27,6 +27,7 @@ import {
   SIM,
   SLOW,
   SLOW_MODEL,
+  TUNNEL_MODEL,
   log,
   measurePaths,
   memoryPhase,
@@ -164,6 +165,33 @@ function limitsOverhead(levels: readonly LevelResult[]): string[] {
       `limits (c+ vs c), ${l.stream ? 'stream' : 'non-stream'} x${l.concurrency}: gateway CPU per request ` +
         `${fmt(withLimits * 1000, 3)} ms vs ${fmt(base * 1000, 3)} ms, ratio ${fmt(withLimits / base, 3)}` +
         (refused > 0 ? ` (${refused} requests of c+ failed)` : ''),
+    );
+  }
+  return lines;
+}
+
+// Path (e) against (c) in the same run: throughput ratio and TTFT p50 difference per
+// streaming level (issue 12's targets: >= 0.9 and <= 2 ms at 64 streams).
+function tunnelOverhead(levels: readonly LevelResult[]): string[] {
+  const lines: string[] = [];
+  for (const e of levels.filter((x) => x.path === 'tunnel' && x.stream)) {
+    const c = levels.find(
+      (x) =>
+        x.path === 'gateway' &&
+        x.stream &&
+        x.concurrency === e.concurrency &&
+        x.tokens === e.tokens,
+    );
+    if (!c || c.load.rps === 0) continue;
+    const ttft = (l: LevelResult) => l.load.ttftMs?.p50;
+    const ce = ttft(e);
+    const cc = ttft(c);
+    lines.push(
+      `tunnel (e vs c), stream x${e.concurrency}, ${e.tokens} tokens: throughput ratio ` +
+        `${fmt(e.load.rps / c.load.rps, 3)} (${fmt(e.load.rps, 1)} vs ${fmt(c.load.rps, 1)} req/s)` +
+        (ce === undefined || cc === undefined
+          ? ''
+          : `, TTFT p50 ${fmt(ce, 2)} ms vs ${fmt(cc, 2)} ms (${fmt(ce - cc, 2)} ms more)`),
     );
   }
   return lines;
@@ -320,8 +348,39 @@ async function main(): Promise<void> {
       roles: [gatewayRole, daemonRole, simRole],
     });
   }
-  const measured = targets.filter((t) => opts.paths.includes(t.path));
-  for (const target of measured) await smokeTest(target, MODEL);
+  if (opts.tunnel) {
+    // Path (e): a second daemon in tunnel mode (loopback listener only) with a simulator of
+    // its own, configured as (c)'s; reached only through the WebSocket it dialled.
+    const tunnelSim = await startSim(await freePort(), {
+      model: TUNNEL_MODEL,
+      ...SIM,
+      maxTokens: MODEL_MAX_TOKENS,
+    });
+    track(tunnelSim.service);
+    const tunnelNode = await startNode({
+      gateway,
+      name: 'bench-tunnel-node',
+      configPath: join(dir, 'tunnel-node.json'),
+      tunnel: true,
+    });
+    track(tunnelNode.service);
+    await deploySim(gateway, tunnelNode, TUNNEL_MODEL, tunnelSim);
+    targets.push({
+      path: 'tunnel',
+      url: gateway.url + chat,
+      headers: { authorization: `Bearer ${key}` },
+      model: TUNNEL_MODEL,
+      roles: [
+        gatewayRole,
+        { name: 'daemon', pid: pidOf(tunnelNode.service) },
+        { name: 'sim', pid: pidOf(tunnelSim.service) },
+      ],
+    });
+  }
+  const measured = targets.filter(
+    (t) => opts.paths.includes(t.path) || (t.path === 'tunnel' && opts.tunnel),
+  );
+  for (const target of measured) await smokeTest(target, target.model ?? MODEL);
 
   const loadgen = await startLoadGenerator();
   cleanups.push({ name: 'load generator', run: () => loadgen.stop() });
@@ -403,6 +462,7 @@ async function main(): Promise<void> {
     notes: [
       ...notes,
       ...limitsOverhead(levels),
+      ...tunnelOverhead(levels),
       ...(nodeKey
         ? [
             'path (b) signs one data-plane JWT per request in the load generator, as the gateway does per forwarded request',

@@ -22,6 +22,7 @@ import { createApp } from './app.ts';
 import { headerClientAddress, socketClientAddress } from './console/client-address.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
+import { lineBatch } from './middleware/line-batch.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { nodeHashSecret } from './auth/node-hash.ts';
 import { createNodeSigner } from './signing/node-signer.ts';
@@ -178,6 +179,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     }
     // Tunnel nodes' sockets, held in this process (tunnel/node-host.ts).
     const tunnels = new NodeTunnels(db);
+    const accessLines = lineBatch((text) => process.stdout.write(text));
+    const flushLines = () => accessLines.flush();
+    process.once('exit', flushLines);
     const app = createApp({
       db,
       config,
@@ -191,7 +195,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
         tunnels,
       ),
       tunnels,
-      accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines'),
+      accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines', (line) =>
+        accessLines.push(String(line)),
+      ),
       dbTimeoutMs,
       clientAddress: env.FLEETGATE_CLIENT_ADDRESS_HEADER?.trim()
         ? headerClientAddress(env.FLEETGATE_CLIENT_ADDRESS_HEADER.trim())
@@ -228,6 +234,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
             err instanceof Error ? err.message : err,
           );
         }
+        accessLines.flush();
+        process.off('exit', flushLines);
         await redis?.close();
         spool?.close();
         client.close();

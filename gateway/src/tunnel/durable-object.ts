@@ -81,12 +81,18 @@ export class NodeTunnel extends DurableObject<TunnelEnv> {
     const headers = new Headers(request.headers);
     headers.delete(PATH_HEADER);
     try {
-      return await live.session.fetch(path, {
+      const res = await live.session.fetch(path, {
         method: request.method,
         headers,
         body: request.body,
         signal: request.signal,
       });
+      // The node's answer never speaks for the object: a node setting this header would
+      // make the Worker take its answer for a tunnel failure.
+      if (!res.headers.has(ERROR_HEADER)) return res;
+      const clean = new Headers(res.headers);
+      clean.delete(ERROR_HEADER);
+      return new Response(res.body, { status: res.status, headers: clean });
     } catch (err) {
       const code = err instanceof TunnelError ? err.code : 'node_tunnel_stream';
       return failure(code, err instanceof Error ? err.message : String(err));

@@ -1,13 +1,22 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UnsecuredJWT } from 'jose';
-import { afterEach, describe, expect, it } from 'vitest';
-import { dataPlaneAccessLog, type AccessLog } from './access-log.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  batchedStdout,
+  dataPlaneAccessLog,
+  noteVerifiedClaims,
+  type AccessLog,
+} from './access-log.ts';
 
 // A real server on 127.0.0.1 that logs with `log` and answers as the path says.
 async function serve(log: AccessLog | undefined): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     log?.(req, res);
+    // The daemon notes the claims of the token it verified.
+    if (req.url === '/v1/verified') {
+      noteVerifiedClaims(req, { aud: 'node_v', instance: 'inst_v', model: 'verified/m' });
+    }
     if (req.url === '/v1/denied') {
       res.writeHead(401).end('{}');
       return;
@@ -80,5 +89,41 @@ describe('the daemon access log', () => {
     controller.abort();
     await expect.poll(() => lines.length).toBe(1);
     expect(lines[0]).toMatch(/ GET \/v1\/endless 200 \d+ms .* outcome=client_aborted /);
+  });
+
+  it('names the instance from the verified claims when the server noted them', async () => {
+    const lines: string[] = [];
+    const started = await serve(dataPlaneAccessLog(undefined, (l) => lines.push(l)));
+    server = started.server;
+    await fetch(`${started.url}/v1/verified`, {
+      headers: { authorization: `Bearer ${jwt}` },
+    }).then((r) => r.text());
+    await expect.poll(() => lines.length).toBe(1);
+    expect(JSON.parse(lines[0] ?? '{}')).toMatchObject({
+      node_id: 'node_v',
+      instance_id: 'inst_v',
+      model: 'verified/m',
+    });
+  });
+});
+
+describe('batchedStdout', () => {
+  it('writes the lines of one event-loop turn with one write, in order', async () => {
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    try {
+      const print = batchedStdout();
+      print('a');
+      print('b');
+      await new Promise((resolve) => setImmediate(resolve));
+      print('c');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(writes).toEqual(['a\nb\n', 'c\n']);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

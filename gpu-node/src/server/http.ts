@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { Supervisor } from '../control/supervisor.ts';
 import type { Logger } from '../log.ts';
-import { dataPlaneAccessLog } from './access-log.ts';
+import { dataPlaneAccessLog, noteVerifiedClaims } from './access-log.ts';
 import type { DataPlaneVerifier } from './auth.ts';
 import { bodyLimits, type BodyLimits } from './body.ts';
 import { HttpError, sendError, sendJson } from './errors.ts';
@@ -110,6 +110,7 @@ async function dataPlane(
     method: req.method ?? '',
     path: new URL(req.url ?? '/', 'http://node').pathname,
   });
+  noteVerifiedClaims(req, claims);
   const target = deps.supervisor.route(claims.instance);
   if (!target) {
     throw new HttpError(

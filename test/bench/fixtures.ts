@@ -92,6 +92,7 @@ export const memory: MemoryPhase = {
     { tMs: 0, rssKb: 100 * 1024 },
     { tMs: 1000, rssKb: 100 * 1024 },
   ],
+  idleAtStartKb: 80 * 1024,
   beforeKb: 90 * 1024,
   startKb: 100 * 1024,
   medianKb: 100 * 1024,

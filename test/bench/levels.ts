@@ -153,6 +153,7 @@ export async function memoryPhase(
   target: Target,
   gatewayRole: Role,
   opts: BenchOptions,
+  idleAtStartKb: number | null,
 ): Promise<MemoryPhase> {
   const concurrency = opts.slowStreams;
   log(
@@ -191,6 +192,7 @@ export async function memoryPhase(
     tokensPerStream: SLOW.tokens,
     itlMs: SLOW.itlMs,
     samples: recorder.samples,
+    idleAtStartKb,
     ...memoryFigures(recorder.samples, { openFromMs, openToMs, afterFromMs }),
     completed: load.completed,
     failed: load.failed,

@@ -193,6 +193,7 @@ function renderMemory(mem: MemoryPhase): string[] {
     markdownTable(
       [
         'gateway RSS MiB',
+        'idle at start',
         'before',
         'open: first',
         'open: median',
@@ -203,6 +204,7 @@ function renderMemory(mem: MemoryPhase): string[] {
       [
         [
           '',
+          mib(mem.idleAtStartKb),
           mib(mem.beforeKb),
           mib(mem.startKb),
           mib(mem.medianKb),
@@ -211,10 +213,10 @@ function renderMemory(mem: MemoryPhase): string[] {
           mib(mem.afterKb),
         ],
       ],
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
-    `"before": the idle gateway just before the streams open; "open": while the load runs; "after": ` +
+    `"idle at start": the gateway before the first level; "before": the idle gateway just before the streams open; "open": while the load runs; "after": ` +
       `the idle gateway a few seconds after the last stream ended.${split}`,
     '',
     `Gateway RSS over the phase (MiB): ${rssTimeline(mem.samples)}.`,

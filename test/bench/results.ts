@@ -58,7 +58,9 @@ export interface MemoryPhase {
   itlMs: number;
   // Samples from before the first stream opened to a few seconds after the last ended.
   samples: MemorySample[];
-  // The idle gateway just before the streams open.
+  // The idle gateway before the first level ran, and just before the streams open (after
+  // every level): the difference is what the levels left behind.
+  idleAtStartKb: number | null;
   beforeKb: number;
   // While the streams were open (the load's window): first sample, median and peak.
   startKb: number;

@@ -36,6 +36,7 @@ import {
 } from './levels.ts';
 import { startLoadGenerator } from './loadgen-client.ts';
 import type { Role } from './measure.ts';
+import { memory as readMemory } from './procfs.ts';
 import { collectProfiles, profileArgs, type ProfileRead } from './profile-run.ts';
 import { renderMarkdown, fmt } from './report.ts';
 import { runRoutingBench } from './routing.ts';
@@ -382,6 +383,14 @@ async function main(): Promise<void> {
   );
   for (const target of measured) await smokeTest(target, target.model ?? MODEL);
 
+  // The gateway's RSS before any load, to tell what the levels leave behind.
+  const idleAtStartKb = (() => {
+    try {
+      return readMemory(gatewayRole.pid).rssKb;
+    } catch {
+      return null;
+    }
+  })();
   const loadgen = await startLoadGenerator();
   cleanups.push({ name: 'load generator', run: () => loadgen.stop() });
 
@@ -390,7 +399,7 @@ async function main(): Promise<void> {
   const gatewayTarget = measured.find((t) => t.path === 'gateway');
   const memory =
     opts.memory && gatewayTarget
-      ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts)
+      ? await memoryPhase(loadgen, gatewayTarget, gatewayRole, opts, idleAtStartKb)
       : null;
 
   if (opts.worker) {

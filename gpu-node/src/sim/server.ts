@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { z } from 'zod';
 import { EmbeddingAnswer, TextAnswer, type Answer, type Fault, type Outcome } from './answers.ts';
 import { DEFAULT_EMBEDDING_DIMENSIONS } from './embeddings.ts';
 import { Engine } from './engine.ts';
@@ -37,92 +36,24 @@ import {
 } from './extra.ts';
 import { ResponsesAnswer, ResponsesRequestSchema, responsesPrompt } from './responses.ts';
 import { analyzePrompt, analyzeTokenIds } from './tokenizer.ts';
+import {
+  MAX_AUDIO_BYTES,
+  MAX_BODY_BYTES,
+  RequestError,
+  parseDelay,
+  parseFault,
+  readBody,
+  validate,
+} from './request-input.ts';
 
 export type { SimOptions } from './options.ts';
 
 export const OWNED_BY = 'fleetgate-sim';
-export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-// Audio uploads are read whole too (the simulator is not what a benchmark measures).
-export const MAX_AUDIO_BYTES = 32 * 1024 * 1024;
-const MAX_SIM_DELAY_MS = 600_000;
 
 export interface SimServer {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-type ReadResult =
-  { ok: true; text: string; bytes: Buffer } | { ok: false; status: number; message: string };
-
-// Reads a bounded body. An oversized one is drained rather than cut off, so the client
-// reads the 413 instead of a reset connection; one far over the bound is cut off anyway.
-function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<ReadResult> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-      else if (size > 4 * limit) req.destroy();
-    });
-    req.on('end', () => {
-      if (size > limit) {
-        resolve({ ok: false, status: 413, message: `request body over ${limit} bytes` });
-      } else {
-        const bytes = Buffer.concat(chunks, size);
-        resolve({ ok: true, text: bytes.toString('utf8'), bytes });
-      }
-    });
-    req.on('error', () => resolve({ ok: false, status: 400, message: 'request body not read' }));
-  });
-}
-
-class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly param: string | null = null,
-  ) {
-    super(message);
-    this.name = 'RequestError';
-  }
-}
-
-function validate<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const path = issue?.path.join('.') ?? '';
-  throw new RequestError(
-    400,
-    `${path ? `'${path}': ` : ''}${issue?.message ?? 'invalid request'}`,
-    path || null,
-  );
-}
-
-function parseFault(req: IncomingMessage): { status: number } | { fault: Fault } {
-  const raw = req.headers['x-sim-error'];
-  const value = (Array.isArray(raw) ? raw[0] : raw)?.trim().toLowerCase();
-  if (value === undefined || value === '') return { fault: 'none' };
-  if (value === 'stream' || value === 'drop') return { fault: value };
-  const status = Number(value);
-  if (Number.isInteger(status) && status >= 400 && status <= 599) return { status };
-  throw new RequestError(
-    400,
-    "x-sim-error must be an HTTP status from 400 to 599, 'stream' or 'drop'",
-  );
-}
-
-function parseDelay(req: IncomingMessage): number {
-  const raw = req.headers['x-sim-delay-ms'];
-  const value = Array.isArray(raw) ? raw[0] : raw;
-  if (value === undefined || value === '') return 0;
-  const ms = Number(value);
-  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_SIM_DELAY_MS) {
-    throw new RequestError(400, `x-sim-delay-ms must be a number from 0 to ${MAX_SIM_DELAY_MS}`);
-  }
-  return ms;
 }
 
 type Route = 'chat' | 'completion' | 'embedding' | 'responses';

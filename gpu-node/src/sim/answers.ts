@@ -61,6 +61,13 @@ export const MID_STREAM_FAILURE =
   'simulated failure in the middle of the stream (x-sim-error: stream)';
 export const SHUTTING_DOWN = 'the engine simulator is shutting down';
 
+// A non-streamed answer's injected fault: 'drop' closes the connection, 'stream' answers
+// 500 (a whole answer has no middle to fail in).
+export function sendWholeFault(res: ServerResponse, fault: Exclude<Fault, 'none'>): void {
+  if (fault === 'drop') res.destroy();
+  else sendError(res, 500, MID_STREAM_FAILURE);
+}
+
 export class TextAnswer implements Answer {
   readonly promptTokens: number;
   readonly blockHashes: readonly number[];
@@ -143,14 +150,9 @@ export class TextAnswer implements Answer {
 
   private respond(): void {
     const { res, fault, id, created, model } = this.ctx;
-    if (fault === 'drop') {
+    if (fault !== 'none') {
       this.finish('error');
-      res.destroy();
-      return;
-    }
-    if (fault === 'stream') {
-      this.finish('error');
-      sendError(res, 500, MID_STREAM_FAILURE);
+      sendWholeFault(res, fault);
       return;
     }
     this.finish(this.plan.finishReason);

@@ -10,6 +10,7 @@ import {
   SHUTTING_DOWN,
   SSE_HEADERS,
   sendJson,
+  sendWholeFault,
   type Answer,
   type AnswerContext,
   type Outcome,
@@ -169,14 +170,9 @@ export class ResponsesAnswer implements Answer {
 
   private respond(): void {
     const { res, fault } = this.ctx;
-    if (fault === 'drop') {
+    if (fault !== 'none') {
       this.finish('error');
-      res.destroy();
-      return;
-    }
-    if (fault === 'stream') {
-      this.finish('error');
-      sendError(res, 500, MID_STREAM_FAILURE);
+      sendWholeFault(res, fault);
       return;
     }
     this.finish(this.plan.finishReason);

@@ -315,8 +315,9 @@ export function finish(state: KeyState, limits: KeyLimits, done: Finished): void
     }
   }
   const usage = state.usage;
-  // Usage of another period than the loaded one is in the rows; the counter skips it.
-  if (usage?.period === budgetPeriodOf(limits, done.at).key) {
+  // Usage of another period than the loaded one is in the rows; the counter skips it. (The
+  // period is worked out only where a period is loaded: most keys never load one.)
+  if (usage && usage.period === budgetPeriodOf(limits, done.at).key) {
     usage.requests += 1;
     usage.tokens += done.tokens;
     usage.spendUsd += done.spendUsd;

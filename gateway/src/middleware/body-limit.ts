@@ -4,8 +4,8 @@
 // unauthenticated client cannot make the gateway take in a large upload. A declared
 // Content-Length over the limit is refused at once; one within the limit needs no counting
 // (the host's HTTP parser ends the body where the header says, on both hosts), so the
-// request passes untouched. Only a body of unknown length (chunked) is read through a
-// counting stream.
+// request passes untouched, and on the Node host it is read straight from the socket
+// (node-body.ts). Only a body of unknown length (chunked) is read through a counting stream.
 //
 // A 413 is sent only after the rest of the body was read and discarded, within bounds
 // (drainBytes, drainMs): a server that answers while the client is still sending and then
@@ -17,6 +17,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { ApiError, payloadTooLarge } from '../errors.ts';
 import type { AppEnv } from '../types.ts';
+import { readNodeBodyOnDemand } from './node-body.ts';
 
 export interface BodyLimitOptions {
   // Largest request body, in bytes.
@@ -150,7 +151,10 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler<AppEnv> 
       c.req.header('transfer-encoding') === undefined
         ? Number(length)
         : undefined;
-    if (declared !== undefined && declared <= maxBytes) return next();
+    if (declared !== undefined && declared <= maxBytes) {
+      readNodeBodyOnDemand(c, declared);
+      return next();
+    }
     const body = c.req.raw.body;
     if (body === null) return next();
     const drainBytes = options.drainBytes ?? Math.max(DEFAULT_DRAIN_BYTES, maxBytes);

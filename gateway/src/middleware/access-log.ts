@@ -107,7 +107,9 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
         settled.then(() => emit(meter.bytesOut)),
         'access log',
       );
-    } else if (res.body && streamed) {
+    } else if (streamed && res.body) {
+      // (Asked in this order: on the Node host, res.body turns a plain answer into a Web
+      // Response and its stream, which @hono/node-server then has to read back.)
       const counted = countBytes(res.body);
       c.res = new Response(counted.stream, res);
       const done = Promise.all([counted.ended, settled]).then(([bytes]) => emit(bytes));

@@ -65,13 +65,13 @@ function toApiError(err: unknown, c: Context<AppEnv>): ApiError {
   }
   // Anything else is a bug or an outage: logged with the request id, never shown.
   console.error(
-    `request ${c.var.requestId ?? '-'} ${c.req.method} ${c.req.path} failed:`,
+    `request ${c.get('requestId') ?? '-'} ${c.req.method} ${c.req.path} failed:`,
     err instanceof Error ? (err.stack ?? err.message) : err,
   );
   return new ApiError(
     500,
     'server_error',
-    `the gateway failed to handle this request; quote request id ${c.var.requestId ?? 'unknown'} when reporting it`,
+    `the gateway failed to handle this request; quote request id ${c.get('requestId') ?? 'unknown'} when reporting it`,
     'internal_error',
   );
 }

@@ -37,7 +37,7 @@ export function createLimitGate(deps: {
 }): LimitGate {
   return {
     async admit(c, path, model, body) {
-      const key = c.var.apiKey;
+      const key = c.get('apiKey');
       // A key without limits has nothing to reserve; its requests are still finished (and
       // counted for GET /v1/key) through the limiter.
       if (!hasLimits(key.limits)) return;
@@ -55,7 +55,7 @@ export function createLimitGate(deps: {
         result = await deps.limiter.admit(
           { id: key.id, limits },
           {
-            id: c.var.requestId,
+            id: c.get('requestId'),
             now: deps.now(),
             tokens: reservation.promptTokens + reservation.completionTokens,
             spendUsd: spendUsd(
@@ -69,7 +69,7 @@ export function createLimitGate(deps: {
       } catch (err) {
         if (err instanceof ApiError) throw err;
         console.error(
-          `request ${c.var.requestId}: limiter failed:`,
+          `request ${c.get('requestId')}: limiter failed:`,
           err instanceof Error ? err.message : err,
         );
         throw new ApiError(

@@ -5,6 +5,8 @@
 //
 // Proxied requests hand their usage meter and their settle promise to the context
 // (c.var.meter, c.var.settled); everything else is read from the context and the response.
+// They are read with c.get(): each c.var access makes Hono copy every variable of the
+// request into a fresh object.
 import type { Context, MiddlewareHandler } from 'hono';
 import { runInBackground } from '../lib/background.ts';
 import {
@@ -96,8 +98,8 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler<AppEnv> 
         console.error('access log:', err instanceof Error ? err.message : err);
       }
     };
-    const settled = c.var.settled;
-    const meter = c.var.meter;
+    const settled = c.get('settled');
+    const meter = c.get('meter');
     const res = c.res;
     const streamed = res.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
     if (streamed && settled && meter) {
@@ -132,15 +134,15 @@ function entryFor(
   latencyMs: number,
   bytesOut: number | null,
 ): AccessLogEntry {
-  const meter = c.var.meter;
+  const meter = c.get('meter');
   const usage = meter?.finish();
   // Set only behind API-key auth.
   const key: AuthenticatedKey | undefined = c.get('apiKey');
   const status = c.res.status;
   return {
     time: new Date(arrived).toISOString(),
-    request_id: c.var.requestId,
-    client_request_id: c.var.clientRequestId ?? null,
+    request_id: c.get('requestId'),
+    client_request_id: c.get('clientRequestId') ?? null,
     method: c.req.method,
     path: c.req.path,
     status,
@@ -153,6 +155,6 @@ function entryFor(
     bytes_in: contentLength(c.req.raw.headers),
     bytes_out: bytesOut,
     outcome: usage?.outcome ?? (status >= 400 ? 'error' : 'ok'),
-    error_code: usage?.errorCode ?? c.var.errorCode ?? null,
+    error_code: usage?.errorCode ?? c.get('errorCode') ?? null,
   };
 }

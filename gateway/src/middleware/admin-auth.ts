@@ -86,7 +86,7 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler<AppEnv> 
 
 export function adminPermissions(options: { sessions: SessionKeys }): MiddlewareHandler<AppEnv> {
   return async function adminPermissionsMiddleware(c, next) {
-    const principal = c.var.admin;
+    const principal = c.get('admin');
     if (principal?.kind === 'user' && !isSafeMethod(c.req.method)) {
       const presented = c.req.header(CSRF_HEADER) ?? '';
       const codec = await options.sessions();

@@ -71,19 +71,19 @@ export function audit(options: AuditOptions): MiddlewareHandler<AppEnv> {
     await next();
     if (isSafeMethod(c.req.method)) return;
     const route = routeOf(c) ?? c.req.path;
-    const principal = c.var.admin;
+    const principal = c.get('admin');
     if (!principal && !options.anonymousRoutes.includes(route)) return;
     const row: NewAuditRow = {
       createdAt: options.now(),
       actorKind: principal?.kind ?? 'anonymous',
       actorId: principal?.kind === 'user' ? principal.id : null,
-      actorName: principal?.kind === 'user' ? principal.username : (c.var.loginName ?? null),
+      actorName: principal?.kind === 'user' ? principal.username : (c.get('loginName') ?? null),
       method: c.req.method,
       route,
       resourceId: idFromPath(route, c.req.path) ?? (await createdId(c.res)) ?? null,
       status: c.res.status,
       clientAddress: options.clientAddress(c) ?? null,
-      requestId: c.var.requestId,
+      requestId: c.get('requestId'),
     };
     try {
       await insertAudit(options.db, row);

@@ -13,7 +13,7 @@ export function keyInfoApp(deps: { limiter: Limiter; now: () => number }): Hono<
   // (the inference endpoints set them at admission, GET /v1/key below).
   const withRateHeaders: MiddlewareHandler<AppEnv> = async function withRateHeaders(c, next) {
     await next();
-    const key = c.var.apiKey;
+    const key = c.get('apiKey');
     if (key.limits.requestsPerMinute === null && key.limits.tokensPerMinute === null) return;
     const snapshot = await deps.limiter.inspect({ id: key.id, limits: key.limits }, deps.now());
     for (const [name, value] of Object.entries(rateLimitHeaders(snapshot.rate))) {
@@ -23,7 +23,7 @@ export function keyInfoApp(deps: { limiter: Limiter; now: () => number }): Hono<
   app.use('/models', withRateHeaders);
   app.use('/models/*', withRateHeaders);
   app.get('/key', async (c) => {
-    const key = c.var.apiKey;
+    const key = c.get('apiKey');
     const at = deps.now();
     const snapshot = await deps.limiter.inspect({ id: key.id, limits: key.limits }, at);
     for (const [name, value] of Object.entries(rateLimitHeaders(snapshot.rate))) {

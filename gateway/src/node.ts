@@ -143,7 +143,15 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
   try {
     // A local file may be shared by several gateway processes on one machine (replicas with
     // FLEETGATE_REDIS_URL): a write waits for another's lock instead of failing at once.
-    if (dbUrl.startsWith('file:')) await client.execute('PRAGMA busy_timeout = 5000');
+    if (dbUrl.startsWith('file:')) {
+      await client.execute('PRAGMA busy_timeout = 5000');
+      // Write-ahead log with NORMAL sync: a commit (a usage batch, a heartbeat) is an append
+      // without the several fsyncs of the default rollback journal, which block the event
+      // loop the streams run on. A commit survives a crash of the process, not a power cut
+      // (the usage spool's own guarantee); readers no longer wait for writers.
+      await client.execute('PRAGMA journal_mode = WAL');
+      await client.execute('PRAGMA synchronous = NORMAL');
+    }
     const db = drizzle(client, { schema });
     await migrateLibsql(db);
     const signer = await createNodeSigner(

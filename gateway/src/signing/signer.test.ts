@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import {
   DATA_PLANE_JWT_ISSUER,
@@ -8,6 +8,7 @@ import {
   DataPlaneKeySchema,
   JwksSchema,
 } from '../../../schema/contracts.ts';
+import { VECTOR_JWK, VECTOR_KEY, VECTOR_NODE } from '../../../test/support/data-plane-vector.ts';
 import { isDataPlaneSigner } from './node-keys.ts';
 import { createNodeSigner } from './node-signer.ts';
 import { createSigner, generateSigningJwk } from './signer.ts';
@@ -104,21 +105,6 @@ describe('the two signers', () => {
     });
   });
 });
-
-// A fixed signing key and the data-plane key of one node, worked out apart from this code
-// (HKDF-SHA256 by hand: PRK = HMAC(salt, d), key = HMAC(PRK, info || 0x01)). Both hosts must
-// derive exactly this, today and after any refactoring: a fleet may move between them.
-const VECTOR_JWK: JWK = {
-  kty: 'EC',
-  crv: 'P-256',
-  x: 'tbMC-U2skK79l5VP5z9Sso91wdNcXIFwRY2pufeaegU',
-  y: '3LYhDZz5fssueJFkYRhiXph8h_iMcSqZS905gxKcIXw',
-  d: 'hdyGB60xvgyI2c1bve7zk1fnTNZjw1GoTXIAGu1om2s',
-  kid: 'x3s1TbfREUSEU3ESVHh8MDiwL0FyNsPHq66t4YvWh9g',
-  alg: 'ES256',
-};
-const VECTOR_NODE = 'node_vector';
-const VECTOR_KEY = 'LOI3TEkPgNkRVXQGXItOsy6ggzK-o5wgBuuHhdIAat0';
 
 const parts = (token: string) => {
   const [header = '', payload = '', signature = ''] = token.split('.');

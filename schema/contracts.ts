@@ -101,6 +101,20 @@ export const JwksSchema = z.object({
 });
 export type Jwks = z.infer<typeof JwksSchema>;
 
+// The node's own data-plane key: 256 bits (base64url, unpadded) that the gateway derives for
+// this node from its signing key and signs HS256 data-plane tokens with (README, "GPU
+// nodes"), identified by the signing key's kid. Sent only over the control plane, to the
+// node it belongs to; a secret like the node secret, never logged nor shown.
+export const DATA_PLANE_KEY_BYTES = 32;
+export const DataPlaneKeySchema = z.object({
+  kid: z.string().min(1).max(256),
+  key: z
+    .string()
+    .length(Math.ceil((DATA_PLANE_KEY_BYTES * 4) / 3))
+    .regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding'),
+});
+export type DataPlaneKey = z.infer<typeof DataPlaneKeySchema>;
+
 export const RegisterResponseSchema = z.object({
   node_id: z.string(),
   // Shown once; the gateway stores only its hash.
@@ -109,6 +123,8 @@ export const RegisterResponseSchema = z.object({
   heartbeat_interval_s: z.number().positive(),
   // The issuer the node must expect in data-plane JWTs.
   issuer: z.string(),
+  // Absent from gateways older than HS256 data-plane tokens.
+  data_plane_key: DataPlaneKeySchema.optional(),
 });
 export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
 
@@ -138,6 +154,10 @@ export const HeartbeatRequestSchema = z.object({
   instances: z.array(InstanceStatusSchema).max(256),
   in_flight: z.number().int().nonnegative(),
   queued: z.number().int().nonnegative(),
+  // The kid of the data-plane key the node holds (absent: none, or a daemon older than HS256
+  // tokens). The gateway signs HS256 tokens for the node only while this names its current
+  // key, and ES256 tokens otherwise, which every daemon accepts.
+  data_plane_key_id: z.string().min(1).max(256).optional(),
 });
 export type HeartbeatRequest = z.input<typeof HeartbeatRequestSchema>;
 
@@ -160,10 +180,14 @@ export const HeartbeatResponseSchema = z.object({
   heartbeat_interval_s: z.number().positive(),
   // Sent on every answer so a key rotation reaches nodes without re-registration.
   jwks: JwksSchema,
+  // Likewise (absent from older gateways).
+  data_plane_key: DataPlaneKeySchema.optional(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 
-// Claims of the JWT the gateway signs for every forwarded request.
+// Claims of the JWT the gateway signs for every forwarded request: HS256 with the node's own
+// data-plane key once the node's heartbeat says it holds the current one, ES256 with the
+// gateway's signing key (JWKS) otherwise. The header names the signing key's kid either way.
 export const DATA_PLANE_JWT_ISSUER = 'fleetgate-gateway';
 export const DATA_PLANE_JWT_MAX_TTL_S = 60;
 

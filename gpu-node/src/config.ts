@@ -6,7 +6,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { JwksSchema, NODE_MAX_BODY_BYTES } from '../../schema/contracts.ts';
+import { DataPlaneKeySchema, JwksSchema, NODE_MAX_BODY_BYTES } from '../../schema/contracts.ts';
 import { NODE_MODES } from '../../schema/tunnel.ts';
 
 export const RUNTIME_PREFERENCES = ['auto', 'process', 'docker'] as const;
@@ -40,6 +40,10 @@ export const NodeConfigSchema = z
     mode: z.enum(NODE_MODES).optional(),
     issuer: z.string().min(1),
     jwks: JwksSchema,
+    // This node's own data-plane key (HS256 tokens), from the registration or a heartbeat
+    // answer; absent until a gateway that signs HS256 has sent one. A secret, like the node
+    // secret.
+    data_plane_key: DataPlaneKeySchema.optional(),
     heartbeat_interval_s: z.number().positive(),
     // Where the HTTP server binds; the gateway reaches it through advertise_url (direct mode)
     // or the tunnel, which sends each request to this listener (tunnel mode: loopback).

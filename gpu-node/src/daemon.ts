@@ -2,7 +2,7 @@
 // `startDaemon()` runs it in-process (tests, the dev stack); run as a script, this file is
 // the `fleetgate-node` command line with `run` as the default command.
 import { pathToFileURL } from 'node:url';
-import type { Jwks } from '../../schema/contracts.ts';
+import type { DataPlaneKey, Jwks } from '../../schema/contracts.ts';
 import { parseListen, writeConfig, type NodeConfig } from './config.ts';
 import { ControlLoop } from './control/loop.ts';
 import { Supervisor } from './control/supervisor.ts';
@@ -17,8 +17,8 @@ import { DAEMON_VERSION } from './version.ts';
 
 export interface DaemonOptions {
   config: NodeConfig;
-  // When given, JWKS rotations are written back so a restart without the gateway still
-  // verifies tokens signed with the new key.
+  // When given, JWKS rotations and data-plane keys are written back so a restart without the
+  // gateway still verifies tokens signed with the new keys.
   configPath?: string;
   // HOST:PORT, overriding the config's listen address (port 0: any free port).
   listen?: string;
@@ -53,6 +53,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
   }
   const verifier = new DataPlaneVerifier(config.node_id, config.issuer, config.jwks);
+  if (config.data_plane_key) verifier.setNodeKey(config.data_plane_key);
 
   let gpus: () => number[] = () => [];
   const supervisor = new Supervisor({
@@ -67,18 +68,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   });
 
   let saving = Promise.resolve();
+  const save = (what: string) => {
+    const path = opts.configPath;
+    if (!path) return;
+    saving = saving
+      .then(() => writeConfig(path, config))
+      .catch((err: unknown) => log.warn(`cannot save the new ${what} to ${path}: ${String(err)}`));
+  };
   const onJwks = (jwks: Jwks) => {
     if (!verifier.setJwks(jwks)) return;
     log.info('the gateway rotated its signing keys; key set updated');
     config.jwks = jwks;
-    const path = opts.configPath;
-    if (path) {
-      saving = saving
-        .then(() => writeConfig(path, config))
-        .catch((err: unknown) =>
-          log.warn(`cannot save the new key set to ${path}: ${String(err)}`),
-        );
-    }
+    save('key set');
+  };
+  // The key itself is a secret: only its kid is ever logged.
+  const onDataPlaneKey = (key: DataPlaneKey) => {
+    if (!verifier.setNodeKey(key)) return;
+    log.info(`data-plane key ${key.kid} received; the gateway may now sign HS256 tokens`);
+    config.data_plane_key = key;
+    save('data-plane key');
   };
 
   const loop = new ControlLoop({
@@ -89,6 +97,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     supervisor,
     queryGpus: opts.queryGpus ?? (() => queryNvidiaSmi()),
     onJwks,
+    onDataPlaneKey,
+    dataPlaneKeyId: () => verifier.nodeKeyId,
     log,
   });
   gpus = () => loop.gpus.map((g) => g.index);

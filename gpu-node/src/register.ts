@@ -237,6 +237,7 @@ export async function registerNode(
     mode: plan.mode,
     issuer: answer.issuer,
     jwks: answer.jwks,
+    ...(answer.data_plane_key ? { data_plane_key: answer.data_plane_key } : {}),
     heartbeat_interval_s: answer.heartbeat_interval_s,
     listen: plan.listen,
     model_cache: plan.modelCache,

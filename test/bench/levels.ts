@@ -2,10 +2,9 @@
 // level of closed-loop load with the servers' CPU and memory read around its window, every
 // level of a run, and the slow-stream memory phase. The fixed settings live here too.
 import { randomUUID } from 'node:crypto';
-import { createSigner } from '../../gateway/src/signing/signer.ts';
 import type { BenchOptions } from './args.ts';
 import type { LoadGenerator } from './loadgen-client.ts';
-import type { LoadConfig } from './loadgen.ts';
+import { benchSigner, type LoadConfig } from './loadgen.ts';
 import { RssRecorder, WindowProbe, type Role } from './measure.ts';
 import { memoryFigures } from './memory-phase.ts';
 import { fmt } from './report.ts';
@@ -61,8 +60,8 @@ export function chatBody(
 export async function smokeTest(target: Target, model: string): Promise<void> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...target.headers };
   if (target.jwt) {
-    const { jwk, aud, instance, ttlS } = target.jwt;
-    const signer = await createSigner(jwk, ttlS);
+    const { aud, instance } = target.jwt;
+    const signer = await benchSigner(target.jwt);
     headers.authorization = `Bearer ${await signer.sign({ aud, instance, model, jti: randomUUID(), scope: 'inference' })}`;
   }
   const res = await fetch(target.url, {

@@ -132,6 +132,33 @@ describe('runLoad', () => {
     expect(payload.instance).toBe('inst-1');
   });
 
+  it("signs HS256 with the node's own key when the node holds the current one", async () => {
+    const jwk = await generateSigningJwk();
+    const gateway = await createSigner(jwk);
+    const nodeKey = await gateway.nodeKey('node-1');
+    authHeaders.length = 0;
+    await runLoad(
+      config({
+        jwt: {
+          jwk,
+          aud: 'node-1',
+          instance: 'inst-1',
+          model: 'm',
+          ttlS: 60,
+          nodeKeyId: nodeKey.kid,
+        },
+      }),
+    );
+    const token = authHeaders[0]?.replace(/^Bearer /, '') ?? '';
+    const { payload, protectedHeader } = await jwtVerify(
+      token,
+      Buffer.from(nodeKey.key, 'base64url'),
+      { issuer: 'fleetgate-gateway', audience: 'node-1', algorithms: ['HS256'] },
+    );
+    expect(protectedHeader.kid).toBe(nodeKey.kid);
+    expect(payload.instance).toBe('inst-1');
+  });
+
   it('calls the window callbacks exactly once each, start before end', async () => {
     const calls: string[] = [];
     for (const durationMs of [1, 50]) {

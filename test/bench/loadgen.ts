@@ -11,8 +11,8 @@ import http from 'node:http';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type { JWK } from 'jose';
-import { createSigner } from '../../gateway/src/signing/signer.ts';
-import type { Signer } from '../../gateway/src/types.ts';
+import type { DataPlaneSigner } from '../../gateway/src/signing/node-keys.ts';
+import { createNodeSigner } from '../../gateway/src/signing/node-signer.ts';
 import { summarize, type Summary } from './stats.ts';
 import { StreamProbe } from './stream-probe.ts';
 
@@ -29,7 +29,28 @@ export interface LoadConfig {
   // Per request; a request past it counts as failed.
   timeoutMs: number;
   // Sign a data-plane JWT per request, as the gateway does (path "through the gpu-node only").
-  jwt?: { jwk: JWK; aud: string; instance: string; model: string; ttlS: number };
+  jwt?: DataPlaneJwtConfig;
+}
+
+export interface DataPlaneJwtConfig {
+  // The gateway's private signing key.
+  jwk: JWK;
+  // The node id.
+  aud: string;
+  instance: string;
+  model: string;
+  ttlS: number;
+  // The kid of the data-plane key the node holds (its config file's), if any: tokens are
+  // HS256 with that node's key when it is the signing key's, as the gateway signs them for a
+  // node whose heartbeat says so, and ES256 otherwise.
+  nodeKeyId?: string;
+}
+
+// The Node host's signer, told what the node's heartbeat would have told the gateway.
+export async function benchSigner(jwt: DataPlaneJwtConfig): Promise<DataPlaneSigner> {
+  const signer = await createNodeSigner(jwt.jwk, jwt.ttlS);
+  signer.noteNodeKey(jwt.aud, jwt.nodeKeyId);
+  return signer;
 }
 
 export interface LoadResult {
@@ -175,9 +196,7 @@ export async function runLoad(
   events: { windowStart?: () => void; windowEnd?: () => void } = {},
 ): Promise<LoadResult> {
   const url = checkConfig(config);
-  const signer: Signer | undefined = config.jwt
-    ? await createSigner(config.jwt.jwk, config.jwt.ttlS)
-    : undefined;
+  const signer = config.jwt ? await benchSigner(config.jwt) : undefined;
   const body = JSON.stringify(config.body);
   const agent = new http.Agent({
     keepAlive: true,

@@ -45,6 +45,7 @@ import {
   deploySim,
   findSigningKey,
   readNodeJwks,
+  readNodeKeyId,
   signsFor,
   startFloor,
   startSim,
@@ -318,6 +319,7 @@ async function main(): Promise<void> {
     { path: 'floor', url: floor.url + chat, headers: {}, roles: [floorRole, simRole] },
   ];
   const nodeKey = await dataPlaneKey(signingJwk, node, `file:${join(dir, 'fleetgate.db')}`);
+  const nodeKeyId = await readNodeKeyId(node.configPath);
   if (nodeKey) {
     targets.push({
       path: 'node',
@@ -329,6 +331,7 @@ async function main(): Promise<void> {
         instance: instance.id,
         model: MODEL,
         ttlS: NODE_JWT_TTL_S,
+        nodeKeyId,
       },
       roles: [daemonRole, simRole],
     });
@@ -474,7 +477,10 @@ async function main(): Promise<void> {
       ...tunnelOverhead(levels),
       ...(nodeKey
         ? [
-            'path (b) signs one data-plane JWT per request in the load generator, as the gateway does per forwarded request',
+            'path (b) signs one data-plane JWT per request in the load generator, as the gateway does per forwarded request' +
+              (nodeKeyId
+                ? " (HS256 with the node's own data-plane key)"
+                : ' (ES256: the node holds no data-plane key)'),
           ]
         : []),
     ],

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { createClient } from '@libsql/client';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { JwksSchema, type Jwks } from '../../schema/contracts.ts';
+import { DataPlaneKeySchema, JwksSchema, type Jwks } from '../../schema/contracts.ts';
 import { startService, type Service } from '../support/processes.ts';
 import {
   createDeployment,
@@ -96,6 +96,13 @@ export async function signsFor(jwk: JWK, jwks: Jwks): Promise<boolean> {
 export async function readNodeJwks(configPath: string): Promise<Jwks> {
   const raw = JSON.parse(await readFile(configPath, 'utf8')) as { jwks?: unknown };
   return JwksSchema.parse(raw.jwks);
+}
+
+// The kid of the data-plane key a node's config file holds (none from an older gateway).
+export async function readNodeKeyId(configPath: string): Promise<string | undefined> {
+  const raw = JSON.parse(await readFile(configPath, 'utf8')) as { data_plane_key?: unknown };
+  const key = DataPlaneKeySchema.optional().parse(raw.data_plane_key);
+  return key?.kid;
 }
 
 // The Node host keeps its signing key in its own database. The benchmark owns that database

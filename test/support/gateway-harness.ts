@@ -21,16 +21,11 @@ import {
 import { createApp } from '../../gateway/src/app.ts';
 import type { AccessLogWriter } from '../../gateway/src/middleware/access-log.ts';
 import { directTransport } from '../../gateway/src/proxy/transport.ts';
+import type { DataPlaneSigner } from '../../gateway/src/signing/node-keys.ts';
 import { createSigner, generateSigningJwk } from '../../gateway/src/signing/signer.ts';
 import type { Db } from '../../gateway/src/store/db.ts';
 import { createTempDb, type TempDb } from '../../gateway/src/testing/temp-db.ts';
-import type {
-  AppDeps,
-  AppEnv,
-  ClientAddress,
-  GatewayConfig,
-  Signer,
-} from '../../gateway/src/types.ts';
+import type { AppDeps, AppEnv, ClientAddress, GatewayConfig } from '../../gateway/src/types.ts';
 import { createDirectUsageSink } from '../../gateway/src/usage/sink.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -71,7 +66,8 @@ export interface CallOptions {
 export interface GatewayHarness {
   app: Hono<AppEnv>;
   db: Db;
-  signer: Signer;
+  // The Node and Worker hosts' signer (Web Crypto), which also derives node keys.
+  signer: DataPlaneSigner;
   config: GatewayConfig;
   clock: TestClock;
   // Another app with the same settings, signer and clock over another database.

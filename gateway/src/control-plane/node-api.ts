@@ -7,6 +7,7 @@ import {
   DATA_PLANE_JWT_ISSUER,
   HeartbeatRequestSchema,
   RegisterRequestSchema,
+  type DataPlaneKey,
   type DesiredInstance,
   type HeartbeatResponse,
   type InstanceStatus,
@@ -18,6 +19,7 @@ import { bearerToken, generateSecret, hashSecret, looksLike } from '../auth/secr
 import { ApiError, badRequest, conflict, unauthorized } from '../errors.ts';
 import { newId } from '../lib/ids.ts';
 import { readJson } from '../lib/json-body.ts';
+import { isDataPlaneSigner } from '../signing/node-keys.ts';
 import { instancesAssignedTo } from '../store/instances.ts';
 import {
   findNodeBySecretHash,
@@ -101,10 +103,14 @@ export async function tunnelNodeFor(db: Db, authorization: string | undefined) {
 export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const now = deps.now ?? Date.now;
-  const { db } = deps;
+  const { db, signer } = deps;
   const { heartbeatIntervalS } = deps.config;
+  // The node's own data-plane key, for answers to that node only (gateway/src/signing/
+  // node-keys.ts); none from a signer that signs ES256 only.
+  const dataPlaneKey = async (nodeId: string): Promise<{ data_plane_key?: DataPlaneKey }> =>
+    isDataPlaneSigner(signer) ? { data_plane_key: await signer.nodeKey(nodeId) } : {};
 
-  app.get('/jwks', (c) => c.json(deps.signer.jwks()));
+  app.get('/jwks', (c) => c.json(signer.jwks()));
 
   app.post('/register', async (c) => {
     const token = credential(c.req.header('authorization'), 'registration token');
@@ -169,9 +175,10 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
     const answer: RegisterResponse = {
       node_id: nodeId,
       node_secret: secret,
-      jwks: deps.signer.jwks(),
+      jwks: signer.jwks(),
       heartbeat_interval_s: heartbeatIntervalS,
       issuer: DATA_PLANE_JWT_ISSUER,
+      ...(await dataPlaneKey(nodeId)),
     };
     return c.json(answer, 201);
   });
@@ -195,6 +202,8 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
   app.post('/heartbeat', async (c) => {
     const node = await nodeBySecret(db, c.req.header('authorization'));
     const body = await readJson(c, HeartbeatRequestSchema);
+    // HS256 tokens for this node from now on if it holds the current key, ES256 otherwise.
+    if (isDataPlaneSigner(signer)) signer.noteNodeKey(node.id, body.data_plane_key_id);
     const at = now();
     const wasOnline = isOnline(node, at, heartbeatIntervalS);
     const gpuCountChanged = node.gpus.length !== body.gpus.length;
@@ -237,7 +246,8 @@ export function nodeApiApp(deps: AppDeps, reconciler: Reconciler): Hono<AppEnv> 
       node_id: node.id,
       desired: desiredOf(await instancesAssignedTo(db, node.id)),
       heartbeat_interval_s: heartbeatIntervalS,
-      jwks: deps.signer.jwks(),
+      jwks: signer.jwks(),
+      ...(await dataPlaneKey(node.id)),
     };
     return c.json(answer);
   });

@@ -1,8 +1,8 @@
-// The control loop: a heartbeat every interval carrying GPUs, instance states and load;
-// each answer's desired set is handed to the supervisor and its JWKS to the
-// verifier. While the gateway is unreachable the node keeps serving, logs the outage once,
+// The control loop: a heartbeat every interval carrying GPUs, instance states, load and the
+// kid of the data-plane key the node holds; each answer's desired set is handed to the
+// supervisor and its JWKS and data-plane key to the verifier. While the gateway is unreachable the node keeps serving, logs the outage once,
 // and retries with back-off; the first answer after it catches the node up.
-import type { GpuInfo, HeartbeatRequest, Jwks } from '../../../schema/contracts.ts';
+import type { DataPlaneKey, GpuInfo, HeartbeatRequest, Jwks } from '../../../schema/contracts.ts';
 import type { GpuQuery } from '../gpus/nvidia-smi.ts';
 import { backoffDelay } from './backoff.ts';
 import { GatewayError, heartbeat } from './gateway-client.ts';
@@ -22,6 +22,10 @@ export interface ControlLoopOptions {
   supervisor: Supervisor;
   queryGpus: () => Promise<GpuQuery>;
   onJwks: (jwks: Jwks) => void;
+  // The node's data-plane key from an answer that carries one (older gateways send none).
+  onDataPlaneKey?: (key: DataPlaneKey) => void;
+  // The kid of the data-plane key the node holds, reported with every heartbeat.
+  dataPlaneKeyId?: () => string | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -109,6 +113,8 @@ export class ControlLoop {
       in_flight: totals.inFlight,
       queued: totals.queued,
     };
+    const keyId = this.opts.dataPlaneKeyId?.();
+    if (keyId !== undefined) body.data_plane_key_id = keyId;
     try {
       const answer = await heartbeat(
         this.opts.gatewayUrl,
@@ -125,6 +131,7 @@ export class ControlLoop {
       this.lastSuccessAt = this.now();
       this.intervalS = answer.heartbeat_interval_s;
       this.opts.onJwks(answer.jwks);
+      if (answer.data_plane_key) this.opts.onDataPlaneKey?.(answer.data_plane_key);
       supervisor.reconcile(answer.desired);
       this.schedule(this.intervalS * 1000);
     } catch (err) {

@@ -1,17 +1,22 @@
-// Verifies the gateway's data-plane JWTs: ES256, signed by a key in the gateway's JWKS,
-// issued by the gateway, for this node (aud), unexpired and at most 60 s old, with the scope
-// the request needs (schema/contracts.ts: inference for POST /v1/..., logs for GET of the
-// logs path), and not seen before (replay.ts). The key set comes from registration and is
+// Verifies the gateway's data-plane JWTs: HS256 with this node's own data-plane key, or
+// ES256 with a key of the gateway's JWKS (jwt.ts: the algorithm decides which), issued by the
+// gateway, for this node (aud), unexpired and at most 60 s old, with the scope the request
+// needs (schema/contracts.ts: inference for POST /v1/..., logs for GET of the logs path), and
+// not seen before (replay.ts). The key set and the node key come from registration and are
 // refreshed by every heartbeat answer (key rotation).
 import {
   DATA_PLANE_JWT_MAX_TTL_S,
   DataPlaneClaimsSchema,
   dataPlaneScopeOf,
   type DataPlaneClaims,
+  type DataPlaneKey,
   type Jwks,
 } from '../../../schema/contracts.ts';
 import { HttpError } from './errors.ts';
-import { importEs256Keys, JwtError, verifyEs256, type Es256Key } from './jwt-es256.ts';
+import { verifyDataPlaneJwt, type DataPlaneKeys } from './jwt.ts';
+import { JwtError } from './jwt-claims.ts';
+import { importEs256Keys } from './jwt-es256.ts';
+import { importHs256Key } from './jwt-hs256.ts';
 import { ReplayCache } from './replay.ts';
 
 // Clocks of gateway and node may disagree a little.
@@ -20,8 +25,9 @@ const CLOCK_TOLERANCE_S = 5;
 const REQUIRED_CLAIMS = ['exp', 'iat', 'jti'] as const;
 
 export class DataPlaneVerifier {
-  private keys: Es256Key[];
+  private keys: DataPlaneKeys;
   private jwksText: string;
+  private nodeKeyText: string | undefined;
 
   constructor(
     private readonly nodeId: string,
@@ -30,7 +36,7 @@ export class DataPlaneVerifier {
     private readonly replays = new ReplayCache(),
   ) {
     this.jwksText = JSON.stringify(jwks);
-    this.keys = importEs256Keys(jwks);
+    this.keys = { es256: importEs256Keys(jwks) };
   }
 
   // Accepted tokens forgotten before they expired because the replay cache was full.
@@ -42,9 +48,23 @@ export class DataPlaneVerifier {
   setJwks(jwks: Jwks): boolean {
     const text = JSON.stringify(jwks);
     if (text === this.jwksText) return false;
-    this.keys = importEs256Keys(jwks);
+    this.keys = { ...this.keys, es256: importEs256Keys(jwks) };
     this.jwksText = text;
     return true;
+  }
+
+  // This node's data-plane key (HS256); returns whether it changed.
+  setNodeKey(key: DataPlaneKey): boolean {
+    const text = `${key.kid} ${key.key}`;
+    if (text === this.nodeKeyText) return false;
+    this.keys = { ...this.keys, hs256: importHs256Key(key) };
+    this.nodeKeyText = text;
+    return true;
+  }
+
+  // The kid of the node key held, for the heartbeat (the gateway signs HS256 only for it).
+  get nodeKeyId(): string | undefined {
+    return this.keys.hs256?.kid;
   }
 
   // The claims of a token that allows this request; throws a 401 HttpError otherwise.
@@ -60,7 +80,7 @@ export class DataPlaneVerifier {
     }
     let payload: unknown;
     try {
-      payload = verifyEs256(match[1], this.keys, {
+      payload = verifyDataPlaneJwt(match[1], this.keys, {
         issuer: this.issuer,
         audience: this.nodeId,
         maxAgeS: DATA_PLANE_JWT_MAX_TTL_S,

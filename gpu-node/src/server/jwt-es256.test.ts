@@ -1,10 +1,16 @@
-// The daemon's ES256 check against tokens made with jose (the gateway's signer and by hand),
-// case by case as jose's jwtVerify decided them before.
+// The daemon's ES256 check (jwt.ts with the gateway's public keys only) against tokens made
+// with jose (the gateway's signer and by hand), case by case as jose's jwtVerify decided them
+// before.
 import { SignJWT, generateKeyPair, exportJWK, type JWTPayload } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createSigner, generateSigningJwk } from '../../../gateway/src/signing/signer.ts';
 import type { Jwks } from '../../../schema/contracts.ts';
-import { importEs256Keys, JwtError, verifyEs256, type ClaimRules } from './jwt-es256.ts';
+import { verifyDataPlaneJwt } from './jwt.ts';
+import { JwtError, type ClaimRules } from './jwt-claims.ts';
+import { importEs256Keys, type Es256Key } from './jwt-es256.ts';
+
+const verifyEs256 = (t: string, es256: Es256Key[], r: ClaimRules) =>
+  verifyDataPlaneJwt(t, { es256 }, r);
 
 const NOW = Math.floor(Date.now() / 1000);
 const rules: ClaimRules = {

@@ -136,7 +136,9 @@ async function dataPlane(
     endpoint: target.endpoint,
     requestId,
     onDone: target.begin(),
-    onProgress: () => target.progress(),
+    onProgress() {
+      target.progress();
+    },
     bodyLimits: limits,
   });
 }

@@ -141,29 +141,16 @@ export async function proxyRequest(
   res: ServerResponse,
   opts: ProxyOptions,
 ): Promise<void> {
-  const { endpoint, onProgress } = opts;
-  let finished = false;
-  // The request of the current attempt (a stale connection's is replaced), once sent.
-  let current: ClientRequest | undefined;
-  let flushTimer: NodeJS.Timeout | undefined;
-  const done = () => {
-    if (finished) return;
-    finished = true;
-    opts.onDone();
-  };
-  res.once('close', () => {
-    clearTimeout(flushTimer);
-    // The client left (or the gateway gave up): stop the engine's work too.
-    if (current && !res.writableFinished) current.destroy();
-    done();
-  });
+  const { endpoint } = opts;
+  const exchange = new Exchange(res, opts);
+  res.once('close', () => exchange.clientClosed());
 
   const upstream = upstreamOf(endpoint);
   const options = requestOptions(upstream, req.url ?? '/');
   const headers = forwardHeaders(req, upstream, opts.requestId);
 
   // Request bodies are small JSON and are read whole, so a request can be sent again when an
-  // idle keep-alive connection turns out to be closed by the engine (below).
+  // idle keep-alive connection turns out to be closed by the engine (Exchange.send).
   let body: Buffer | undefined;
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   if (hasBody) {
@@ -176,7 +163,7 @@ export async function proxyRequest(
       } else {
         res.destroy();
       }
-      done();
+      exchange.done();
       return;
     }
     const { servedModelName } = endpoint;
@@ -187,44 +174,52 @@ export async function proxyRequest(
     headers['content-length'] = String(body.length);
   }
 
-  const secure = options.protocol === 'https:';
-  const client = secure ? https : http;
-  options.agent = secure ? httpsAgent : httpAgent;
+  options.agent = options.protocol === 'https:' ? httpsAgent : httpAgent;
   options.method = req.method;
   options.headers = headers;
+  // Gone while its body was read: nothing to ask the engine.
+  if (res.destroyed) return;
+  exchange.send(options, body, 0);
+}
 
-  // The engine's body to the client as it comes, with backpressure; the headers leave with
-  // its first piece, or alone after headerFlushMs (HEADER_FLUSH_MS).
-  const relay = (answer: IncomingMessage) => {
-    flushTimer = setTimeout(() => {
-      if (!res.destroyed) res.flushHeaders();
-    }, opts.headerFlushMs ?? HEADER_FLUSH_MS);
-    // One listener for the watchdog and the write: an event with two copies its listeners.
-    answer.on('data', (chunk: Buffer) => {
-      if (flushTimer) {
-        clearTimeout(flushTimer);
-        flushTimer = undefined;
-      }
-      onProgress?.();
-      if (!res.write(chunk)) answer.pause();
-    });
-    res.on('drain', () => answer.resume());
-    answer.once('end', () => {
-      clearTimeout(flushTimer);
-      res.end();
-    });
-    answer.once('error', () => res.destroy());
-    answer.once('aborted', () => res.destroy());
-  };
+// One request's way to the engine and back: its attempts (a stale connection's is replaced),
+// the relay of the answer, and its end. Methods and unnamed callbacks rather than named
+// closures: through tsx, which keeps function names, each of those costs a defineProperty
+// per request.
+class Exchange {
+  private finished = false;
+  // The request of the current attempt, once sent.
+  private current: ClientRequest | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
 
-  const send = (attempt: number): void => {
-    const upstreamReq = client.request(options);
-    current = upstreamReq;
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly opts: ProxyOptions,
+  ) {}
+
+  // Once, however the exchange ends.
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.opts.onDone();
+  }
+
+  clientClosed(): void {
+    clearTimeout(this.flushTimer);
+    // The client left (or the gateway gave up): stop the engine's work too.
+    if (this.current && !this.res.writableFinished) this.current.destroy();
+    this.done();
+  }
+
+  send(options: RequestOptions, body: Buffer | undefined, attempt: number): void {
+    const { res } = this;
+    const upstreamReq = (options.protocol === 'https:' ? https : http).request(options);
+    this.current = upstreamReq;
 
     upstreamReq.once('response', (answer) => {
-      onProgress?.();
+      this.opts.onProgress?.();
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaders(answer));
-      relay(answer);
+      this.relay(answer);
     });
 
     upstreamReq.once('error', (err: NodeJS.ErrnoException) => {
@@ -238,7 +233,7 @@ export async function proxyRequest(
         !res.headersSent &&
         !res.destroyed
       ) {
-        send(attempt + 1);
+        this.send(options, body, attempt + 1);
         return;
       }
       if (res.headersSent) {
@@ -258,8 +253,30 @@ export async function proxyRequest(
     });
 
     upstreamReq.end(body);
-  };
-  // Gone while its body was read: nothing to ask the engine.
-  if (res.destroyed) return;
-  send(0);
+  }
+
+  // The engine's body to the client as it comes, with backpressure; the headers leave with
+  // its first piece, or alone after headerFlushMs (HEADER_FLUSH_MS).
+  private relay(answer: IncomingMessage): void {
+    const { res, opts } = this;
+    this.flushTimer = setTimeout(() => {
+      if (!res.destroyed) res.flushHeaders();
+    }, opts.headerFlushMs ?? HEADER_FLUSH_MS);
+    // One listener for the watchdog and the write: an event with two copies its listeners.
+    answer.on('data', (chunk: Buffer) => {
+      if (this.flushTimer) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+      }
+      opts.onProgress?.();
+      if (!res.write(chunk)) answer.pause();
+    });
+    res.on('drain', () => answer.resume());
+    answer.once('end', () => {
+      clearTimeout(this.flushTimer);
+      res.end();
+    });
+    answer.once('error', () => res.destroy());
+    answer.once('aborted', () => res.destroy());
+  }
 }

@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { UnsecuredJWT } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  ACCESS_LOG_FLUSH_MS,
   batchedStdout,
   dataPlaneAccessLog,
+  lineBatch,
   noteVerifiedClaims,
   type AccessLog,
 } from './access-log.ts';
@@ -12,7 +14,7 @@ import {
 // A real server on 127.0.0.1 that logs with `log` and answers as the path says.
 async function serve(log: AccessLog | undefined): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    log?.(req, res);
+    log?.(req, res, req.url ?? '/');
     // The daemon notes the claims of the token it verified.
     if (req.url === '/v1/verified') {
       noteVerifiedClaims(req, { aud: 'node_v', instance: 'inst_v', model: 'verified/m' });
@@ -107,8 +109,48 @@ describe('the daemon access log', () => {
   });
 });
 
+describe('lineBatch', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('writes the lines of a flush interval with one write, in order', () => {
+    vi.useFakeTimers();
+    const writes: string[] = [];
+    const batch = lineBatch((text) => writes.push(text), 100, 1000);
+    batch.push('a');
+    batch.push('b');
+    vi.advanceTimersByTime(99);
+    expect(writes).toEqual([]);
+    batch.push('c');
+    vi.advanceTimersByTime(1);
+    expect(writes).toEqual(['a\nb\nc\n']);
+    batch.push('d');
+    vi.advanceTimersByTime(100);
+    expect(writes).toEqual(['a\nb\nc\n', 'd\n']);
+    // Nothing queued: no empty write.
+    vi.advanceTimersByTime(1000);
+    expect(writes).toHaveLength(2);
+  });
+
+  it('writes at once when the batch is full, and on demand', () => {
+    vi.useFakeTimers();
+    const writes: string[] = [];
+    const batch = lineBatch((text) => writes.push(text), 100, 10);
+    batch.push('1234');
+    batch.push('5678');
+    expect(writes).toEqual(['1234\n5678\n']);
+    batch.push('x');
+    batch.flush();
+    expect(writes).toEqual(['1234\n5678\n', 'x\n']);
+    vi.advanceTimersByTime(1000);
+    expect(writes).toHaveLength(2);
+  });
+});
+
 describe('batchedStdout', () => {
-  it('writes the lines of one event-loop turn with one write, in order', async () => {
+  it('writes what is queued to stdout', () => {
+    vi.useFakeTimers();
     const writes: string[] = [];
     const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
       writes.push(String(chunk));
@@ -118,12 +160,11 @@ describe('batchedStdout', () => {
       const print = batchedStdout();
       print('a');
       print('b');
-      await new Promise((resolve) => setImmediate(resolve));
-      print('c');
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(writes).toEqual(['a\nb\n', 'c\n']);
+      vi.advanceTimersByTime(ACCESS_LOG_FLUSH_MS);
+      expect(writes).toEqual(['a\nb\n']);
     } finally {
       spy.mockRestore();
+      vi.useRealTimers();
     }
   });
 });

@@ -50,49 +50,80 @@ export function bodyLimits(limits: BodyLimits = {}): Required<BodyLimits> {
 // Resolves with the whole body, or rejects with BodyTooLarge once the body is known to be
 // over the limit and, within the discard bounds, has been read to its end.
 export function readBody(req: IncomingMessage, limits: Required<BodyLimits>): Promise<Buffer> {
-  const { maxBytes, discardBytes, discardMs } = limits;
+  const { maxBytes, discardBytes } = limits;
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes + discardBytes) {
     return Promise.reject(new BodyTooLarge(maxBytes, true));
   }
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let discarding = false;
-    let timer: NodeJS.Timeout | undefined;
-    const settle = (fn: () => void) => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      fn();
-    };
-    const tooLarge = (close: boolean) => settle(() => reject(new BodyTooLarge(maxBytes, close)));
-    const discard = () => {
-      discarding = true;
-      chunks.length = 0;
-      timer = setTimeout(() => tooLarge(true), discardMs);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (!discarding && size > maxBytes) discard();
-      if (discarding) {
-        if (size > maxBytes + discardBytes) tooLarge(true);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      if (discarding) tooLarge(false);
-      else settle(() => resolve(Buffer.concat(chunks)));
-    };
-    const onError = (err: Error) => settle(() => reject(err));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+    const read = new BodyRead(req, limits, resolve, reject);
     // A declared length over the limit: no byte of it is kept.
-    if (Number.isFinite(declared) && declared > maxBytes) discard();
+    if (Number.isFinite(declared) && declared > maxBytes) read.discard();
   });
+}
+
+// One body being read. Its listeners are set in the constructor rather than named closures:
+// through tsx, which keeps function names, each of those costs a defineProperty per request.
+class BodyRead {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private discarding = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onData: (chunk: Buffer) => void;
+  private readonly onEnd: () => void;
+  private readonly onError: (err: Error) => void;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limits: Required<BodyLimits>,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (err: Error) => void,
+  ) {
+    this.onData = (chunk) => this.data(chunk);
+    this.onEnd = () => {
+      if (this.discarding) this.tooLarge(false);
+      else {
+        this.settle();
+        this.resolve(Buffer.concat(this.chunks));
+      }
+    };
+    this.onError = (err) => {
+      this.settle();
+      this.reject(err);
+    };
+    req.on('data', this.onData);
+    req.on('end', this.onEnd);
+    req.on('error', this.onError);
+  }
+
+  discard(): void {
+    this.discarding = true;
+    this.chunks.length = 0;
+    this.timer = setTimeout(() => this.tooLarge(true), this.limits.discardMs);
+  }
+
+  private data(chunk: Buffer): void {
+    const { maxBytes, discardBytes } = this.limits;
+    this.size += chunk.length;
+    if (!this.discarding && this.size > maxBytes) this.discard();
+    if (this.discarding) {
+      if (this.size > maxBytes + discardBytes) this.tooLarge(true);
+      return;
+    }
+    this.chunks.push(chunk);
+  }
+
+  private tooLarge(close: boolean): void {
+    this.settle();
+    this.reject(new BodyTooLarge(this.limits.maxBytes, close));
+  }
+
+  private settle(): void {
+    clearTimeout(this.timer);
+    this.req.off('data', this.onData);
+    this.req.off('end', this.onEnd);
+    this.req.off('error', this.onError);
+  }
 }
 
 // Prepares `res` to be the connection's last answer with a lingering close: Node's server

@@ -12,6 +12,7 @@ import { HttpError, sendError, sendJson } from './errors.ts';
 import { engineLogs, FollowGate, LOGS_PATH } from './logs.ts';
 import { renderMetrics, type MetricsSnapshot } from './metrics.ts';
 import { proxyRequest } from './proxy.ts';
+import { requestPath } from './target.ts';
 
 export interface ServerDeps {
   supervisor: Supervisor;
@@ -29,8 +30,9 @@ export function createNodeServer(deps: ServerDeps): Server {
   const logAccess = dataPlaneAccessLog();
   const follows = new FollowGate();
   const server = http.createServer((req, res) => {
-    logAccess?.(req, res);
-    handle(deps, limits, follows, req, res).catch((err: unknown) => {
+    const path = requestPath(req.url ?? '/');
+    logAccess?.(req, res, path);
+    handle(deps, limits, follows, req, res, path).catch((err: unknown) => {
       if (err instanceof HttpError) {
         sendError(res, err);
         return;
@@ -51,12 +53,10 @@ async function handle(
   follows: FollowGate,
   req: IncomingMessage,
   res: ServerResponse,
+  path: string,
 ): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://node');
-  const path = url.pathname;
-
   if (path === '/v1' || path.startsWith('/v1/')) {
-    await dataPlane(deps, limits, req, res);
+    await dataPlane(deps, limits, req, res, path);
     return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -94,7 +94,8 @@ async function handle(
   }
   const logs = LOGS_PATH.exec(path);
   if (logs?.[1]) {
-    await engineLogs({ ...deps, follows }, req, res, decodeURIComponent(logs[1]), url.searchParams);
+    const { searchParams } = new URL(req.url ?? '/', 'http://node');
+    await engineLogs({ ...deps, follows }, req, res, decodeURIComponent(logs[1]), searchParams);
     return;
   }
   throw new HttpError(404, 'not_found_error', `no route for GET ${path}`, 'not_found');
@@ -105,10 +106,11 @@ async function dataPlane(
   limits: Required<BodyLimits>,
   req: IncomingMessage,
   res: ServerResponse,
+  path: string,
 ): Promise<void> {
   const claims = await deps.verifier.verify(req.headers.authorization, {
     method: req.method ?? '',
-    path: new URL(req.url ?? '/', 'http://node').pathname,
+    path,
   });
   noteVerifiedClaims(req, claims);
   const target = deps.supervisor.route(claims.instance);
@@ -134,7 +136,9 @@ async function dataPlane(
     endpoint: target.endpoint,
     requestId,
     onDone: target.begin(),
-    onProgress: () => target.progress(),
+    onProgress() {
+      target.progress();
+    },
     bodyLimits: limits,
   });
 }

@@ -86,3 +86,50 @@ it('sends a request again when the engine closed the reused connection', async (
   expect(dropped).toBe(2);
   expect(connections).toBe(3);
 });
+
+// An engine that sends an answer's headers and then nothing until told: a long prefill.
+it('sends the headers alone when the first piece of the body is late', async () => {
+  let release: () => void = () => undefined;
+  const slow = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    release = () => res.end('data: [DONE]\n\n');
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  const endpoint = {
+    baseUrl: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+    healthUrl: '',
+    headers: {},
+  };
+  let progress = 0;
+  const front = http.createServer((req, res) => {
+    void proxyRequest(req, res, {
+      endpoint,
+      requestId: 'req-slow',
+      onDone: () => undefined,
+      onProgress: () => (progress += 1),
+      bodyLimits: bodyLimits(),
+      headerFlushMs: 20,
+    });
+  });
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  try {
+    // The engine's body is held until the headers arrived here.
+    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/v1/x`, {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    // The watchdog heard of the headers.
+    expect(progress).toBe(1);
+    release();
+    expect(await res.text()).toBe('data: [DONE]\n\n');
+    expect(progress).toBe(2);
+  } finally {
+    front.closeAllConnections();
+    slow.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+    await new Promise((resolve) => slow.close(resolve));
+  }
+});

@@ -2,15 +2,19 @@
 // buffering (SSE chunks reach the gateway as the engine writes them). When the client goes
 // away, the upstream request is destroyed so the engine stops generating.
 import http, {
+  type ClientRequest,
   type IncomingMessage,
   type OutgoingHttpHeaders,
+  type RequestOptions,
   type ServerResponse,
 } from 'node:http';
 import https from 'node:https';
+import { urlToHttpOptions } from 'node:url';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { EngineEndpoint } from '../recipes/types.ts';
 import { BodyTooLarge, lingeringClose, readBody, type BodyLimits } from './body.ts';
 import { HttpError, sendError } from './errors.ts';
+import { engineOrigin, upstreamPath, type EngineOrigin } from './target.ts';
 
 const MAX_STALE_SOCKET_RETRIES = 2;
 
@@ -26,30 +30,78 @@ const HOP_BY_HOP = new Set([
   'host',
 ]);
 
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024 });
+// LIFO, as the bare pass-through (test/bench/floor.ts): the connections used last are the
+// warm ones, and those left idle are the ones the engine's idle timer closes.
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+
+// How long an answer's headers may wait for the first piece of its body, in ms. Headers
+// normally leave with that piece, in one write, as a bare pass-through sends them (a write
+// of its own per answer cost the daemon about a twentieth of its CPU); an engine slow to
+// start its body (a long prefill, a full queue) gets them sent alone after this, so that
+// whoever waits for the headers (a proxy's header timeout) is not kept waiting for the first
+// token. The gateway itself waits for the first content either way.
+export const HEADER_FLUSH_MS = 1000;
+
+// An endpoint's origin, parsed once (endpoints live as long as their engine runs), with its
+// own headers lower-cased as they are sent.
+interface Upstream {
+  baseUrl: string;
+  origin: EngineOrigin;
+  headers: [string, string][];
+}
+const upstreams = new WeakMap<EngineEndpoint, Upstream>();
+
+function upstreamOf(endpoint: EngineEndpoint): Upstream {
+  let upstream = upstreams.get(endpoint);
+  if (upstream?.baseUrl !== endpoint.baseUrl) {
+    upstream = {
+      baseUrl: endpoint.baseUrl,
+      origin: engineOrigin(endpoint.baseUrl),
+      headers: Object.entries(endpoint.headers).map(([name, value]) => [name.toLowerCase(), value]),
+    };
+    upstreams.set(endpoint, upstream);
+  }
+  return upstream;
+}
+
+// `http.request` options for a request target: the endpoint's origin taken apart once, or
+// where the target is not plain, the URL parser's reading of base and target, as before.
+function requestOptions(upstream: Upstream, rawUrl: string): RequestOptions {
+  const { origin } = upstream;
+  const path = upstreamPath(origin, rawUrl);
+  if (path === undefined) return urlToHttpOptions(new URL(`${upstream.baseUrl}${rawUrl}`));
+  const options: RequestOptions = { protocol: origin.protocol, hostname: origin.hostname, path };
+  if (origin.port !== undefined) options.port = origin.port;
+  if (origin.auth !== undefined) options.auth = origin.auth;
+  return options;
+}
 
 function forwardHeaders(
   req: IncomingMessage,
-  endpoint: EngineEndpoint,
+  upstream: Upstream,
   requestId: string,
 ): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  const from = req.headers;
+  for (const name in from) {
     // The gateway's JWT is for this node only, never for the engine.
-    if (value === undefined || HOP_BY_HOP.has(name) || name === 'authorization') continue;
-    headers[name] = value;
+    if (HOP_BY_HOP.has(name) || name === 'authorization') continue;
+    const value = from[name];
+    if (value !== undefined) headers[name] = value;
   }
-  for (const [name, value] of Object.entries(endpoint.headers)) headers[name.toLowerCase()] = value;
+  for (const [name, value] of upstream.headers) headers[name] = value;
   headers[REQUEST_ID_HEADER] = requestId;
   return headers;
 }
 
 function responseHeaders(upstream: IncomingMessage): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
-    headers[name] = value;
+  const from = upstream.headers;
+  for (const name in from) {
+    if (HOP_BY_HOP.has(name)) continue;
+    const value = from[name];
+    if (value !== undefined) headers[name] = value;
   }
   return headers;
 }
@@ -79,6 +131,9 @@ export interface ProxyOptions {
   // Request bodies are read whole (to rewrite served_model_name, and to send a request
   // again after a stale keep-alive connection), up to these limits (body.ts).
   bodyLimits: Required<BodyLimits>;
+  // How long the answer's headers wait for the first piece of its body, in ms. Default
+  // HEADER_FLUSH_MS.
+  headerFlushMs?: number;
 }
 
 export async function proxyRequest(
@@ -87,19 +142,15 @@ export async function proxyRequest(
   opts: ProxyOptions,
 ): Promise<void> {
   const { endpoint } = opts;
-  let finished = false;
-  const done = () => {
-    if (finished) return;
-    finished = true;
-    opts.onDone();
-  };
-  res.once('close', done);
+  const exchange = new Exchange(res, opts);
+  res.once('close', () => exchange.clientClosed());
 
-  const target = new URL(`${endpoint.baseUrl}${req.url ?? '/'}`);
-  const headers = forwardHeaders(req, endpoint, opts.requestId);
+  const upstream = upstreamOf(endpoint);
+  const options = requestOptions(upstream, req.url ?? '/');
+  const headers = forwardHeaders(req, upstream, opts.requestId);
 
   // Request bodies are small JSON and are read whole, so a request can be sent again when an
-  // idle keep-alive connection turns out to be closed by the engine (below).
+  // idle keep-alive connection turns out to be closed by the engine (Exchange.send).
   let body: Buffer | undefined;
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
   if (hasBody) {
@@ -112,39 +163,63 @@ export async function proxyRequest(
       } else {
         res.destroy();
       }
-      done();
+      exchange.done();
       return;
     }
-    const isJson = /application\/json/i.test(req.headers['content-type'] ?? '');
-    if (endpoint.servedModelName && isJson) body = rewriteModel(body, endpoint.servedModelName);
+    const { servedModelName } = endpoint;
+    if (servedModelName && /application\/json/i.test(req.headers['content-type'] ?? '')) {
+      body = rewriteModel(body, servedModelName);
+    }
     delete headers['transfer-encoding'];
     headers['content-length'] = String(body.length);
   }
 
-  const client = target.protocol === 'https:' ? https : http;
-  const agent = target.protocol === 'https:' ? httpsAgent : httpAgent;
+  options.agent = options.protocol === 'https:' ? httpsAgent : httpAgent;
+  options.method = req.method;
+  options.headers = headers;
+  // Gone while its body was read: nothing to ask the engine.
+  if (res.destroyed) return;
+  exchange.send(options, body, 0);
+}
 
-  const send = (attempt: number): void => {
-    const upstreamReq = client.request(target, { method: req.method, headers, agent });
+// One request's way to the engine and back: its attempts (a stale connection's is replaced),
+// the relay of the answer, and its end. Methods and unnamed callbacks rather than named
+// closures: through tsx, which keeps function names, each of those costs a defineProperty
+// per request.
+class Exchange {
+  private finished = false;
+  // The request of the current attempt, once sent.
+  private current: ClientRequest | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
 
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly opts: ProxyOptions,
+  ) {}
+
+  // Once, however the exchange ends.
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.opts.onDone();
+  }
+
+  clientClosed(): void {
+    clearTimeout(this.flushTimer);
     // The client left (or the gateway gave up): stop the engine's work too.
-    const onClientClose = () => {
-      if (!res.writableFinished) upstreamReq.destroy();
-    };
-    res.once('close', onClientClose);
+    if (this.current && !this.res.writableFinished) this.current.destroy();
+    this.done();
+  }
 
-    upstreamReq.once('response', (upstream) => {
-      const { onProgress } = opts;
-      if (onProgress) {
-        onProgress();
-        upstream.on('data', onProgress);
-      }
-      res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, responseHeaders(upstream));
-      // Send headers now: a streaming answer's first chunk may take a while.
-      res.flushHeaders();
-      upstream.pipe(res);
-      upstream.once('error', () => res.destroy());
-      upstream.once('aborted', () => res.destroy());
+  send(options: RequestOptions, body: Buffer | undefined, attempt: number): void {
+    const { res } = this;
+    const upstreamReq = (options.protocol === 'https:' ? https : http).request(options);
+    this.current = upstreamReq;
+
+    upstreamReq.once('response', (answer) => {
+      this.opts.onProgress?.();
+      res.writeHead(answer.statusCode ?? 502, answer.statusMessage, responseHeaders(answer));
+      this.relay(answer);
     });
 
     upstreamReq.once('error', (err: NodeJS.ErrnoException) => {
@@ -158,8 +233,7 @@ export async function proxyRequest(
         !res.headersSent &&
         !res.destroyed
       ) {
-        res.off('close', onClientClose);
-        send(attempt + 1);
+        this.send(options, body, attempt + 1);
         return;
       }
       if (res.headersSent) {
@@ -179,6 +253,30 @@ export async function proxyRequest(
     });
 
     upstreamReq.end(body);
-  };
-  send(0);
+  }
+
+  // The engine's body to the client as it comes, with backpressure; the headers leave with
+  // its first piece, or alone after headerFlushMs (HEADER_FLUSH_MS).
+  private relay(answer: IncomingMessage): void {
+    const { res, opts } = this;
+    this.flushTimer = setTimeout(() => {
+      if (!res.destroyed) res.flushHeaders();
+    }, opts.headerFlushMs ?? HEADER_FLUSH_MS);
+    // One listener for the watchdog and the write: an event with two copies its listeners.
+    answer.on('data', (chunk: Buffer) => {
+      if (this.flushTimer) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = undefined;
+      }
+      opts.onProgress?.();
+      if (!res.write(chunk)) answer.pause();
+    });
+    res.on('drain', () => answer.resume());
+    answer.once('end', () => {
+      clearTimeout(this.flushTimer);
+      res.end();
+    });
+    answer.once('error', () => res.destroy());
+    answer.once('aborted', () => res.destroy());
+  }
 }

@@ -268,9 +268,20 @@ export async function tokenBudgetIsNeverOverspent(stack: LimitsStack): Promise<v
     if (more.status === 429) break;
     expect(more.status).toBe(200);
   }
+  // Both figures read afresh each time: a request is counted when it finishes, after its
+  // answer reached the client, and its row is written later still (the sink's batch).
   await expect
-    .poll(async () => (await usageRows(stack, key.id)).length, { timeout: 10_000 })
-    .toBe((await standing(at(stack.urls, 0), key.key)).used.requests);
+    .poll(
+      async () => {
+        const [rows, s] = await Promise.all([
+          usageRows(stack, key.id),
+          standing(at(stack.urls, 0), key.key),
+        ]);
+        return rows.length > 0 && rows.length === s.used.requests;
+      },
+      { timeout: 10_000 },
+    )
+    .toBe(true);
   const rows = await usageRows(stack, key.id);
   const tokens = rows.reduce((n, r) => n + r.total_tokens, 0);
   const spend = rows.reduce((n, r) => n + r.spend_usd, 0);

@@ -169,10 +169,14 @@ export function openaiApp(
         onAnswer: meterAnswer && ((json) => meterAnswer(meter, json)),
         rawAnswer: endpoint.rawAnswer,
         upload,
+        direct: deps.directStreams !== undefined,
       });
       c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
       runInBackground(c, recorded, 'usage');
+      // The Node host sends this stream itself, after the head below went through every
+      // middleware.
+      if (forwarded.direct) deps.directStreams?.take(c.env, forwarded.direct);
       // Through the context, so headers set by earlier middleware (x-request-id) apply.
       const { response } = forwarded;
       return response.body ? c.body(response.body, response) : c.body(null, response);

@@ -1,0 +1,69 @@
+// The Node host's side of DirectStreams (types.ts): a streamed answer the app handed over
+// is written to the client's ServerResponse here, after the app's response came back
+// through every middleware (so the status and headers are final, x-request-id and CORS
+// included), and @hono/node-server is told the response was already sent. What costs the
+// most per streamed chunk on the Node host (a Web stream the relay exposes, node-server's
+// reader loop over it, a promise per chunk) is skipped.
+import { ServerResponse } from 'node:http';
+import type { Http2Bindings, HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { DirectStreams } from '../types.ts';
+import type { DirectAnswer } from './relay-node.ts';
+
+type Fetch = (request: Request, env: HttpBindings | Http2Bindings) => Response | Promise<Response>;
+
+export interface DirectStreamHost {
+  // For createApp's deps.
+  streams: DirectStreams;
+  // Wraps the app's fetch for serve(): answers with a stream taken over are sent here.
+  fetch(appFetch: Fetch): Fetch;
+}
+
+function writeHead(out: ServerResponse, res: Response): void {
+  const headers: Record<string, string | string[]> = {};
+  const cookies: string[] = [];
+  res.headers.forEach((value, name) => {
+    if (name === 'set-cookie') cookies.push(value);
+    else headers[name] = value;
+  });
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  out.writeHead(res.status, headers);
+}
+
+export function directStreamHost(): DirectStreamHost {
+  // Keyed by the request's bindings object, which @hono/node-server makes per request.
+  const taken = new WeakMap<object, DirectAnswer>();
+  return {
+    streams: {
+      take(env, answer) {
+        if (typeof env !== 'object' || env === null) {
+          answer.cancel(new Error('no Node.js bindings to send the stream with'));
+          return;
+        }
+        taken.set(env, answer);
+      },
+    },
+    fetch: (appFetch) => async (request, env) => {
+      const res = await appFetch(request, env);
+      const answer = taken.get(env);
+      if (answer === undefined) return res;
+      taken.delete(env);
+      // The app answered with the stream's own head (a middleware may have replaced it with
+      // an error): only then is the stream sent.
+      const streamed = res.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
+      const out = env.outgoing;
+      if (
+        res.status !== 200 ||
+        !streamed ||
+        res.body !== null ||
+        !(out instanceof ServerResponse)
+      ) {
+        answer.cancel(new Error('the app answered otherwise'));
+        return res;
+      }
+      writeHead(out, res);
+      answer.sendTo(out);
+      return RESPONSE_ALREADY_SENT;
+    },
+  };
+}

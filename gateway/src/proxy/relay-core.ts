@@ -23,6 +23,7 @@ import {
   withData,
   type SseEvent,
 } from '../sse/parser.ts';
+import { BlockTemplates } from '../sse/template.ts';
 import type { UsageMeter } from '../usage/meter.ts';
 
 const encoder = new TextEncoder();
@@ -74,6 +75,12 @@ export class RelayCore {
   readonly #clientWantsUsage: boolean;
   readonly #inspect: (json: JsonObject) => ChunkInfo;
   readonly #parser = new SseParser();
+  // Chat and completions blocks that repeat an earlier one but for their text are metered
+  // from it, unparsed (sse/template.ts); other endpoints' events are always parsed.
+  readonly #templates: BlockTemplates | undefined;
+  // The last block #relayBlock parsed and what it said (a template candidate).
+  #parsed: JsonObject | null = null;
+  #parsedInfo: ChunkInfo | null = null;
   // The stream's end arrived: `data: [DONE]`, or a typed event that ends it (Responses).
   #sawDone = false;
   // The engine sent a finish_reason: what is left is the usage chunk and [DONE].
@@ -89,6 +96,7 @@ export class RelayCore {
     this.#meter = opts.meter;
     this.#clientWantsUsage = opts.clientWantsUsage;
     this.#inspect = opts.inspect ?? inspectChunk;
+    this.#templates = this.#inspect === inspectChunk ? new BlockTemplates() : undefined;
   }
 
   get sawDone(): boolean {
@@ -100,16 +108,32 @@ export class RelayCore {
   chunk(value: Uint8Array): Uint8Array | null {
     const parser = this.#parser;
     const wasAtBoundary = parser.atBoundary;
+    const templates = this.#templates;
+    if (templates !== undefined && wasAtBoundary) {
+      // The usual case: one block, a token's text in the last block's frame.
+      const info = templates.match(value);
+      if (info !== null) {
+        this.#meter.observeChunk(info);
+        return value;
+      }
+    }
+    this.#parsed = null;
     let out = '';
     let unchanged = true;
+    let blocks = 0;
     for (const event of parser.push(value)) {
       const block = this.#relayBlock(event);
       if (block !== event.raw) unchanged = false;
       out += block;
+      blocks += 1;
     }
-    // The usual case: whole blocks in, none altered; the chunk goes out as it came, with
-    // no re-encoding.
-    if (unchanged && wasAtBoundary && parser.atBoundary && out) return value;
+    // Whole blocks in, none altered; the chunk goes out as it came, with no re-encoding.
+    if (unchanged && wasAtBoundary && parser.atBoundary && out) {
+      if (blocks === 1 && this.#parsed && this.#parsedInfo) {
+        templates?.learn(value, this.#parsed, this.#parsedInfo);
+      }
+      return value;
+    }
     return out ? encoder.encode(out) : null;
   }
 
@@ -237,6 +261,8 @@ export class RelayCore {
     }
     if (!json) return event.raw;
     const info = this.#observe(json);
+    this.#parsed = json;
+    this.#parsedInfo = info;
     if (info.error) {
       this.#upstreamError(info.error);
       return event.raw;

@@ -78,9 +78,8 @@ export class RelayCore {
   // Chat and completions blocks that repeat an earlier one but for their text are metered
   // from it, unparsed (sse/template.ts); other endpoints' events are always parsed.
   readonly #templates: BlockTemplates | undefined;
-  // The last block #relayBlock parsed and what it said (a template candidate).
-  #parsed: JsonObject | null = null;
-  #parsedInfo: ChunkInfo | null = null;
+  // The last block of a chunk that could teach the templates.
+  #learnFrom: { event: SseEvent; json: JsonObject; info: ChunkInfo } | null = null;
   // The stream's end arrived: `data: [DONE]`, or a typed event that ends it (Responses).
   #sawDone = false;
   // The engine sent a finish_reason: what is left is the usage chunk and [DONE].
@@ -110,30 +109,24 @@ export class RelayCore {
     const wasAtBoundary = parser.atBoundary;
     const templates = this.#templates;
     if (templates !== undefined && wasAtBoundary) {
-      // The usual case: one block, a token's text in the last block's frame.
-      const info = templates.match(value);
-      if (info !== null) {
-        this.#meter.observeChunk(info);
+      // The usual case: tokens' texts in the frame of the last block parsed.
+      const infos = templates.match(value);
+      if (infos !== null) {
+        for (const info of infos) this.#meter.observeChunk(info);
         return value;
       }
     }
-    this.#parsed = null;
+    this.#learnFrom = null;
     let out = '';
     let unchanged = true;
-    let blocks = 0;
     for (const event of parser.push(value)) {
       const block = this.#relayBlock(event);
       if (block !== event.raw) unchanged = false;
       out += block;
-      blocks += 1;
     }
+    this.#learn();
     // Whole blocks in, none altered; the chunk goes out as it came, with no re-encoding.
-    if (unchanged && wasAtBoundary && parser.atBoundary && out) {
-      if (blocks === 1 && this.#parsed && this.#parsedInfo) {
-        templates?.learn(value, this.#parsed, this.#parsedInfo);
-      }
-      return value;
-    }
+    if (unchanged && wasAtBoundary && parser.atBoundary && out) return value;
     return out ? encoder.encode(out) : null;
   }
 
@@ -232,6 +225,14 @@ export class RelayCore {
     return ended || this.#sawDone || this.#meter.hasUsage;
   }
 
+  // Teaches the templates the chunk's last block that could (its bytes encoded again: a few
+  // times per stream at most).
+  #learn(): void {
+    const from = this.#learnFrom;
+    if (from === null || this.#templates === undefined) return;
+    this.#templates.learn(encoder.encode(from.event.raw), from.json, from.info);
+  }
+
   #observe(json: JsonObject): ChunkInfo {
     const info = this.#inspect(json);
     this.#meter.observeChunk(info);
@@ -261,8 +262,9 @@ export class RelayCore {
     }
     if (!json) return event.raw;
     const info = this.#observe(json);
-    this.#parsed = json;
-    this.#parsedInfo = info;
+    if (this.#templates?.wants(info) === true && event.complete) {
+      this.#learnFrom = { event, json, info };
+    }
     if (info.error) {
       this.#upstreamError(info.error);
       return event.raw;

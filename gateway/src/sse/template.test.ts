@@ -55,10 +55,18 @@ describe('BlockTemplates', () => {
   it('meters a block that differs only in its text as the parsed path would', () => {
     for (const text of ['x', ' world', 'Grüß 🚀', 'say \\"hi\\"', '\\u00e4', '']) {
       const block = chat({ content: 'PLACEHOLDER' }).replace('PLACEHOLDER', text);
-      const info = template.match(bytes(block));
+      const info = template.match(bytes(block))?.[0];
       const parsed = JSON.parse(block.slice('data: '.length)) as JsonObject;
       expect(info).toEqual(inspectChunk(parsed));
     }
+  });
+
+  it('meters each block of a chunk that holds several', () => {
+    const infos = template.match(bytes(chat({ content: 'a' }) + chat({ content: '' })));
+    expect(infos).toEqual([
+      inspectChunk({ choices: [{ index: 0, delta: { content: 'a' } }] }),
+      inspectChunk({ choices: [{ index: 0, delta: { content: '' } }] }),
+    ]);
   });
 
   it('parses anything else the slow way', () => {
@@ -68,7 +76,9 @@ describe('BlockTemplates', () => {
       chat({ content: 'hi' }, { usage: { prompt_tokens: 1, completion_tokens: 1 } }),
       chat({ content: 'a", "x": "b' }).replace('\\"', '"'),
       chat({ content: 'hi' }).replace('\n\n', '\r\n\r\n'),
-      chat({ content: 'hi' }) + chat({ content: 'hi' }),
+      chat({ content: 'hi' }) + ': ping\n\n',
+      chat({ content: 'hi' }) + chat({ content: 'hi' }, {}, 'stop'),
+      chat({ content: 'hi' }).slice(0, -1),
       chat({ content: 'hi' }).replace('"hi"', '"h\ni"'),
       ': ping\n\n',
       'data: [DONE]\n\n',
@@ -89,6 +99,9 @@ describe('BlockTemplates', () => {
       chat({ content: 'm' }, { model: 'm', system_fingerprint: 'm' }),
     ]) {
       expect(learned(block).match(bytes(chat({ content: 'x' })))).toBeNull();
+    }
+    for (const block of [chat({ content: 'a' }), chat({ reasoning_content: 'a' })]) {
+      expect(learned(block).match(bytes(block))).toHaveLength(1);
     }
   });
 });
@@ -169,10 +182,20 @@ describe('RelayCore with the fast path', () => {
     ],
   };
 
+  // As the node sent them, two blocks per read (a busy gateway), and cut anywhere.
+  const chunkings = (blocks: string[]): string[][] => {
+    const whole = blocks.join('');
+    const pairs = blocks.flatMap((b, i) => (i % 2 === 0 ? [b + (blocks[i + 1] ?? '')] : []));
+    const cut = Array.from({ length: Math.ceil(whole.length / 37) }, (_, i) =>
+      whole.slice(i * 37, (i + 1) * 37),
+    );
+    return [blocks, pairs, cut];
+  };
   for (const [name, blocks] of Object.entries(streams)) {
     it(`meters and relays the same as parsing every block: ${name}`, () => {
-      const fast = meterStream(blocks);
-      expect(fast).toEqual(meterStream(blocks, slow));
+      for (const chunks of chunkings(blocks)) {
+        expect(meterStream(chunks)).toEqual(meterStream(chunks, slow));
+      }
     });
   }
 

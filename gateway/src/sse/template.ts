@@ -18,7 +18,7 @@ const BACKSLASH = 92;
 const ESCAPES = new Set([QUOTE, BACKSLASH, 47, 98, 102, 110, 114, 116]);
 const U = 117;
 // A stream whose blocks keep changing elsewhere (a counter, a time stamp per block) stops
-// being learned from after this many templates.
+// being learned from after this many tries.
 const MAX_LEARNED = 4;
 
 const isHex = (b: number) => (b >= 48 && b <= 57) || (b >= 65 && b <= 70) || (b >= 97 && b <= 102);
@@ -81,25 +81,50 @@ export class BlockTemplates {
   #template: Template | undefined;
   #learned = 0;
 
-  // The ChunkInfo of a chunk that is exactly one block matching the template, or null
-  // (the chunk is to be parsed the slow way).
-  match(chunk: Uint8Array): ChunkInfo | null {
+  // The ChunkInfo of each block of a chunk made only of blocks that match the template, or
+  // null (the chunk is to be parsed the slow way). A busy gateway reads several blocks at
+  // once.
+  match(chunk: Uint8Array): ChunkInfo[] | null {
     const t = this.#template;
     if (t === undefined) return null;
-    const end = chunk.length - t.tail.length;
-    if (end < t.head.length) return null;
-    if (!startsWith(chunk, 0, t.head) || !startsWith(chunk, end, t.tail)) return null;
-    if (!isJsonStringBody(chunk, t.head.length, end)) return null;
-    return end > t.head.length ? t.withText : t.withoutText;
+    const infos: ChunkInfo[] = [];
+    for (let at = 0; at < chunk.length;) {
+      // A matching block has no line end but the blank line that closes it.
+      const lf = chunk.indexOf(LF, at + t.head.length);
+      if (lf < 0) return null;
+      const end = lf + 2;
+      const info = this.#matchBlock(chunk, at, end);
+      if (info === null) return null;
+      infos.push(info);
+      at = end;
+    }
+    return infos;
   }
 
-  // A block parsed the slow way, whole in one chunk (its exact bytes, its data and what
-  // inspectChunk said): kept as the template when it carries only its text.
+  #matchBlock(chunk: Uint8Array, from: number, to: number): ChunkInfo | null {
+    const t = this.#template;
+    if (t === undefined || to > chunk.length) return null;
+    const textEnd = to - t.tail.length;
+    if (textEnd < from + t.head.length) return null;
+    if (!startsWith(chunk, textEnd, t.tail) || !startsWith(chunk, from, t.head)) return null;
+    if (!isJsonStringBody(chunk, from + t.head.length, textEnd)) return null;
+    return textEnd > from + t.head.length ? t.withText : t.withoutText;
+  }
+
+  // Whether a block parsed the slow way could teach a template: it carries output and
+  // nothing that needs parsing. Cheap; learn() does the rest.
+  wants(info: ChunkInfo): boolean {
+    return this.#learned < MAX_LEARNED && info.outputs === 1 && info.usage === null;
+  }
+
+  // A block parsed the slow way (its exact bytes, its data and what inspectChunk said):
+  // kept as the template when it carries only its text.
   learn(block: Uint8Array, json: JsonObject, info: ChunkInfo): void {
     if (this.#learned >= MAX_LEARNED) return;
     if (info.usage !== null || info.error !== null || info.finished > 0 || info.outputs !== 1) {
       return;
     }
+    this.#learned += 1;
     const text = textOf(json);
     if (text === undefined) return;
     // The text as the engine wrote it must sit in the block once, between quotes.
@@ -119,7 +144,6 @@ export class BlockTemplates {
     if (!probed || !emptied || textOf(probed) !== probe) return;
     const withoutText = inspectChunk(emptied);
     if (withoutText.outputs !== 0) return;
-    this.#learned += 1;
     this.#template = { head, tail, withText: info, withoutText };
   }
 }

@@ -153,6 +153,10 @@ export interface NodeAnswer {
 // (status and headers, after every middleware) is final.
 export interface DirectStreams {
   take(env: unknown, answer: DirectAnswer): void;
+  // The client's leaving (its connection closed before the answer was complete) as a
+  // signal, read from the host's own response object, so that no Web Request is built for
+  // its signal; undefined where the bindings are not the host's.
+  clientSignal(env: unknown): AbortSignal | undefined;
 }
 
 // Where the host keeps tunnel nodes' sockets (gateway/src/tunnel): in this process on the

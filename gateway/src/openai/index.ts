@@ -161,7 +161,9 @@ export function openaiApp(
         model,
         body,
         stream,
-        clientSignal: c.req.raw.signal,
+        // The Node host's from its own response object: c.req.raw there would build a
+        // whole Web Request for its signal.
+        clientSignal: deps.directStreams?.clientSignal(c.env) ?? c.req.raw.signal,
         meter,
         pick: (tried) => router.pick(routes, hashes, tried),
         attempt: (target) => router.live.start(target.instanceId),

@@ -30,11 +30,29 @@ function writeHead(out: ServerResponse, res: Response): void {
   out.writeHead(res.status, headers);
 }
 
+function isBindings(env: unknown): env is HttpBindings {
+  return typeof env === 'object' && env !== null && 'outgoing' in env && 'incoming' in env;
+}
+
+// Aborts as @hono/node-server's request signal does: the response closed before it
+// finished, or the request errored.
+function closedSignal({ incoming, outgoing }: HttpBindings): AbortSignal {
+  const controller = new AbortController();
+  outgoing.once('close', () => {
+    if (incoming.errored) controller.abort(incoming.errored.toString());
+    else if (!outgoing.writableFinished) {
+      controller.abort('Client connection prematurely closed.');
+    }
+  });
+  return controller.signal;
+}
+
 export function directStreamHost(): DirectStreamHost {
   // Keyed by the request's bindings object, which @hono/node-server makes per request.
   const taken = new WeakMap<object, DirectAnswer>();
   return {
     streams: {
+      clientSignal: (env) => (isBindings(env) ? closedSignal(env) : undefined),
       take(env, answer) {
         if (typeof env !== 'object' || env === null) {
           answer.cancel(new Error('no Node.js bindings to send the stream with'));

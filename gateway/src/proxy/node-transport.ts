@@ -84,6 +84,18 @@ function bodyStream(res: IncomingMessage): ReadableStream<Uint8Array> {
   });
 }
 
+// The signal destroys the request, as http.request's own `signal` option does, but the
+// listener is never removed: each call has a signal of its own that dies with it, and
+// node:http's removal when the request ends (EventTarget's, linear in its listeners) was a
+// measurable part of the gateway's time per request.
+function abortWith(req: http.ClientRequest, signal: AbortSignal): void {
+  const abort = () => {
+    req.destroy(new DOMException('the request to the node was aborted', 'AbortError'));
+  };
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+}
+
 export interface NodeHttpTransportOptions {
   // Longest wait for a new connection to a node, in ms. Default NODE_CONNECT_TIMEOUT_MS.
   connectTimeoutMs?: number;
@@ -163,8 +175,8 @@ function send(
       method: init.method ?? 'GET',
       headers,
       agent: secure ? httpsAgent : httpAgent,
-      signal: init.signal,
     });
+    abortWith(req, init.signal);
     boundConnect(req, secure, url.host, connectTimeoutMs);
     req.once('error', reject);
     req.once('response', (res) => {

@@ -62,7 +62,13 @@ export function directStreamHost(): DirectStreamHost {
       },
     },
     fetch: (appFetch) => async (request, env) => {
-      const res = await appFetch(request, env);
+      let res: Response;
+      try {
+        res = await appFetch(request, env);
+      } catch (err) {
+        taken.get(env)?.cancel(err);
+        throw err;
+      }
       const answer = taken.get(env);
       if (answer === undefined) return res;
       taken.delete(env);

@@ -209,7 +209,8 @@ export function relayNode(source: IncomingMessage, opts: NodeRelayOptions): Node
   // once; else the rest is read for up to graceMs, only metered.
   const clientGone = (reason: unknown) => {
     if (phase === 'over' || phase === 'grace') return;
-    if (core.clientLeft() === 'stop') {
+    // After the node's end nothing more will come to wait for.
+    if (core.clientLeft() === 'stop' || ended || pendingEnd) {
       stopUpstream(reason);
       return;
     }
@@ -230,6 +231,10 @@ export function relayNode(source: IncomingMessage, opts: NodeRelayOptions): Node
     if (phase !== 'waiting') return;
     out = response;
     phase = 'live';
+    if (response.destroyed) {
+      clientGone(new Error('the client closed the connection'));
+      return;
+    }
     const held = core.takeHeld();
     for (const bytes of held.blocks) send(bytes);
     for (const bytes of pending) send(bytes);
@@ -240,10 +245,6 @@ export function relayNode(source: IncomingMessage, opts: NodeRelayOptions): Node
     }
     if (pendingEnd) {
       close(pendingEnd.last);
-      return;
-    }
-    if (response.destroyed) {
-      clientGone(new Error('the client closed the connection'));
       return;
     }
     response.on('close', onClientClose);

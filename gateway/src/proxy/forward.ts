@@ -7,7 +7,7 @@
 //   - the node answered 5xx (or a 3xx, which nodes never send) before any body byte, or
 //   - the node refused the gateway's JWT (401/403: a node with a stale key set, say); that
 //     is the node's problem, not the client's, so it never reaches the client as a 401, or
-//   - a stream failed before its first content (relay.ts, RelayStart): the client's status
+//   - a stream failed before its first content (relay-core.ts, RelayStart): the client's status
 //     and headers wait for that content, so an engine that dies during prefill, or sends an
 //     error event instead of tokens, is failed over like one that answered 5xx.
 // Inference has no side effect beyond compute, so replaying a request that an instance
@@ -67,7 +67,7 @@ export interface ForwardDeps {
   signer: Signer;
   transport: NodeTransport;
   // abortGraceMs: how long a stream whose client left after the engine finished is read
-  // on for its usage chunk (relay.ts, ABORT_GRACE_MS).
+  // on for its usage chunk (relay-core.ts, ABORT_GRACE_MS).
   timeouts?: { streamIdleMs?: number; answerMs?: number; abortGraceMs?: number };
   // Largest non-streamed answer read from a node, in bytes. Default MAX_ANSWER_BYTES.
   maxAnswerBytes?: number;
@@ -91,7 +91,7 @@ export interface ForwardRequest {
   // Called as each attempt starts; the attempt is told how it ended (the router's live
   // figures and circuit breakers learn from it).
   attempt?(target: ForwardTarget): Attempt;
-  // Reads one block of this endpoint's stream for the meter (relay.ts); default: chat's.
+  // Reads one block of this endpoint's stream for the meter (relay-core.ts); default: chat's.
   inspect?: (json: JsonObject) => ChunkInfo;
   // Meters what a whole (non-streamed) 200 answer says besides its token usage (images
   // made, audio seconds).

@@ -124,9 +124,12 @@ export class RelayCore {
       if (block !== event.raw) unchanged = false;
       out += block;
     }
-    this.#learn();
-    // Whole blocks in, none altered; the chunk goes out as it came, with no re-encoding.
-    if (unchanged && wasAtBoundary && parser.atBoundary && out) return value;
+    if (wasAtBoundary && parser.atBoundary) {
+      // Only whole blocks teach a template: a chunk cut mid-block says nothing of the frame.
+      this.#learn();
+      // Whole blocks in, none altered: the chunk goes out as it came, not re-encoded.
+      if (unchanged && out) return value;
+    }
     return out ? encoder.encode(out) : null;
   }
 

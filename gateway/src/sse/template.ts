@@ -114,7 +114,13 @@ export class BlockTemplates {
   // Whether a block parsed the slow way could teach a template: it carries output and
   // nothing that needs parsing. Cheap; learn() does the rest.
   wants(info: ChunkInfo): boolean {
-    return this.#learned < MAX_LEARNED && info.outputs === 1 && info.usage === null;
+    return (
+      this.#learned < MAX_LEARNED &&
+      info.outputs === 1 &&
+      info.usage === null &&
+      info.error === null &&
+      info.finished === 0
+    );
   }
 
   // A block parsed the slow way (its exact bytes, its data and what inspectChunk said):

@@ -133,11 +133,13 @@ export function openaiApp(
     read: (c: Context<AppEnv>) => Promise<Prepared>,
   ): Promise<Response> {
     const { path } = endpoint;
-    const key = c.var.apiKey;
+    // c.get, not c.var: Hono builds a whole object of the variables on each c.var read.
+    const key = c.get('apiKey');
+    const requestId = c.get('requestId');
     const { meterAnswer } = endpoint;
     const meter = new UsageMeter({
-      id: c.var.requestId,
-      clientRequestId: c.var.clientRequestId,
+      id: requestId,
+      clientRequestId: c.get('clientRequestId'),
       keyId: key.id,
       endpoint: path,
       now,
@@ -156,7 +158,7 @@ export function openaiApp(
       // Only the prefix policy reads the prompt; the others skip hashing it.
       const hashes = routes.policy === 'prefix' ? hashesOf(body) : [];
       const forwarded = await forward(deps, {
-        requestId: c.var.requestId,
+        requestId,
         path,
         model,
         body,

@@ -23,6 +23,7 @@ import { headerClientAddress, socketClientAddress } from './console/client-addre
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
 import { lineBatch } from './middleware/line-batch.ts';
+import { directStreamHost } from './proxy/direct-streams.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { nodeHashSecret } from './auth/node-hash.ts';
 import { createNodeSigner } from './signing/node-signer.ts';
@@ -187,6 +188,9 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
     }
     // Tunnel nodes' sockets, held in this process (tunnel/node-host.ts).
     const tunnels = new NodeTunnels(db);
+    const direct = createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs });
+    // Streamed answers of direct nodes, written to the client by this host (proxy/direct-streams.ts).
+    const directStreams = directStreamHost();
     const accessLines = lineBatch((text) => process.stdout.write(text));
     const flushLines = () => accessLines.flush();
     process.once('exit', flushLines);
@@ -198,10 +202,10 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       uiAssets,
       // Shared by every replica with FLEETGATE_REDIS_URL; else counted in this process.
       limiter: redis?.limiter,
-      transport: withTunnels(
-        createNodeHttpTransport({ connectTimeoutMs: config.nodeConnectTimeoutMs }),
-        tunnels,
-      ),
+      // Tunnel nodes through their tunnel; direct nodes' streams relayed with node:http's own
+      // events (open), which withTunnels does not carry.
+      transport: { ...withTunnels(direct, tunnels), open: direct.open },
+      directStreams: directStreams.streams,
       tunnels,
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines', (line) =>
         accessLines.push(String(line)),
@@ -213,7 +217,11 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       hashSecret: nodeHashSecret,
     });
 
-    const server = serve({ fetch: app.fetch, hostname: host, port }) as Server;
+    const server = serve({
+      fetch: directStreams.fetch(app.fetch),
+      hostname: host,
+      port,
+    }) as Server;
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       tunnels.handleUpgrade(req, socket, head);
     });

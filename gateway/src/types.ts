@@ -3,11 +3,13 @@
 // reached) arrives here, so app code stays on Web-standard APIs.
 import type { AccessLogFormat } from '../../schema/access-log.ts';
 import type { DataPlaneScope, Jwks } from '../../schema/contracts.ts';
+import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
 import type { AdminPrincipal } from './console/principal.ts';
 import type { AccessLogWriter } from './middleware/access-log.ts';
 import type { KeyLimits } from './limits/arithmetic.ts';
 import type { Limiter } from './limits/limiter.ts';
+import type { DirectAnswer } from './proxy/relay-node.ts';
 import type { Db } from './store/db.ts';
 import type { UsageMeter } from './usage/meter.ts';
 
@@ -125,6 +127,36 @@ export interface NodeTransport {
     path: string,
     init: RequestInit & { signal: AbortSignal },
   ): Promise<Response>;
+  // Node host only: the same call, answered as node:http delivers it, so that a stream is
+  // relayed to the client without Web streams (proxy/relay-node.ts). Undefined for a node
+  // this transport does not reach itself (a tunnel node): fetch() serves it.
+  open?: (
+    node: { id: string; advertiseUrl: string },
+    path: string,
+    init: RequestInit & { signal: AbortSignal },
+  ) => Promise<NodeAnswer> | undefined;
+}
+
+// A node's answer on the Node host, before any Web Response is made of it.
+export interface NodeAnswer {
+  status: number;
+  // A response header (lower-case name), its values joined.
+  header(name: string): string | undefined;
+  body: IncomingMessage;
+  // The answer as a Web Response (its body a Web stream), for the paths that read it so.
+  toResponse(): Response;
+}
+
+// Node host: streamed answers it writes to the client's ServerResponse itself, with no Web
+// stream in between (proxy/direct-streams.ts). The app hands a request's live stream over
+// with the request's bindings (c.env) as the key; the host sends it once the app's response
+// (status and headers, after every middleware) is final.
+export interface DirectStreams {
+  take(env: unknown, answer: DirectAnswer): void;
+  // The client's leaving (its connection closed before the answer was complete) as a
+  // signal, read from the host's own response object, so that no Web Request is built for
+  // its signal; undefined where the bindings are not the host's.
+  clientSignal(env: unknown): AbortSignal | undefined;
 }
 
 // Where the host keeps tunnel nodes' sockets (gateway/src/tunnel): in this process on the
@@ -142,6 +174,9 @@ export interface AppDeps {
   signer: Signer;
   usage: UsageSink;
   transport: NodeTransport;
+  // Node host: takes streamed answers of direct nodes over (transport.open); absent: every
+  // answer goes back as a Web Response.
+  directStreams?: DirectStreams;
   tunnels?: TunnelHost;
   // Where per-key limits are counted; default: in this process (limits/memory.ts).
   limiter?: Limiter;

@@ -133,11 +133,13 @@ export function openaiApp(
     read: (c: Context<AppEnv>) => Promise<Prepared>,
   ): Promise<Response> {
     const { path } = endpoint;
-    const key = c.var.apiKey;
+    // c.get, not c.var: Hono builds a whole object of the variables on each c.var read.
+    const key = c.get('apiKey');
+    const requestId = c.get('requestId');
     const { meterAnswer } = endpoint;
     const meter = new UsageMeter({
-      id: c.var.requestId,
-      clientRequestId: c.var.clientRequestId,
+      id: requestId,
+      clientRequestId: c.get('clientRequestId'),
       keyId: key.id,
       endpoint: path,
       now,
@@ -156,12 +158,14 @@ export function openaiApp(
       // Only the prefix policy reads the prompt; the others skip hashing it.
       const hashes = routes.policy === 'prefix' ? hashesOf(body) : [];
       const forwarded = await forward(deps, {
-        requestId: c.var.requestId,
+        requestId,
         path,
         model,
         body,
         stream,
-        clientSignal: c.req.raw.signal,
+        // The Node host's from its own response object: c.req.raw there would build a
+        // whole Web Request for its signal.
+        clientSignal: deps.directStreams?.clientSignal(c.env) ?? c.req.raw.signal,
         meter,
         pick: (tried) => router.pick(routes, hashes, tried),
         attempt: (target) => router.live.start(target.instanceId),
@@ -169,10 +173,14 @@ export function openaiApp(
         onAnswer: meterAnswer && ((json) => meterAnswer(meter, json)),
         rawAnswer: endpoint.rawAnswer,
         upload,
+        direct: deps.directStreams !== undefined,
       });
       c.set('settled', forwarded.done);
       const recorded = forwarded.done.then(() => limits.finish(key, meter.finish()));
       runInBackground(c, recorded, 'usage');
+      // The Node host sends this stream itself, after the head below went through every
+      // middleware.
+      if (forwarded.direct) deps.directStreams?.take(c.env, forwarded.direct);
       // Through the context, so headers set by earlier middleware (x-request-id) apply.
       const { response } = forwarded;
       return response.body ? c.body(response.body, response) : c.body(null, response);

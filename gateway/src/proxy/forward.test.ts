@@ -1,5 +1,7 @@
 // forward() on its own against real upstream servers, for what the app cannot reach
 // through its fixed configuration: short timeouts and a node that refuses the gateway.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSigner, generateSigningJwk } from '../signing/signer.ts';
 import { startBlackhole } from '../testing/blackhole.ts';
@@ -8,6 +10,7 @@ import type { Signer } from '../types.ts';
 import { UsageMeter } from '../usage/meter.ts';
 import { forward, type ForwardRequest } from './forward.ts';
 import { createNodeHttpTransport, nodeHttpTransport } from './node-transport.ts';
+import type { DirectAnswer } from './relay-node.ts';
 import { directTransport } from './transport.ts';
 
 let signer: Signer;
@@ -52,15 +55,53 @@ function request(
   };
 }
 
-// Both transports: fetch (either host) and node:http (the Node host).
+// The Node host's way (direct-streams.ts): a stream handed over is written to a real
+// ServerResponse, read here over loopback as a client reads it.
+const handedOver: DirectAnswer[] = [];
+let host: Server;
+let hostUrl: string;
+
+beforeAll(async () => {
+  host = createServer((_req, res) => {
+    const answer = handedOver.shift();
+    if (!answer) {
+      res.writeHead(500).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    answer.sendTo(res);
+  });
+  await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+  hostUrl = `http://127.0.0.1:${(host.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  host.closeAllConnections();
+  await new Promise((resolve) => host.close(resolve));
+});
+
+const forwardDirect: typeof forward = async (deps, req) => {
+  const forwarded = await forward(deps, { ...req, direct: true });
+  if (!forwarded.direct) {
+    // Without this the variant could pass on the Web-streams path alone.
+    if (req.stream && forwarded.response.status === 200) throw new Error('not handed over');
+    return forwarded;
+  }
+  handedOver.push(forwarded.direct);
+  return { ...forwarded, response: await fetch(hostUrl) };
+};
+
+// Both transports: fetch (either host) and node:http (the Node host), whose streams the
+// Node host relays from node:http's events and sends itself.
 describe.each([
-  ['fetch', directTransport],
-  ['node:http', nodeHttpTransport],
-])('forward over %s', (_name, transport) => {
+  ['fetch', directTransport, forward],
+  ['node:http', nodeHttpTransport, forward],
+  ['node:http, streams sent by the host', nodeHttpTransport, forwardDirect],
+])('forward over %s', (_name, transport, run) => {
   it('ends a stream whose node falls silent with an error event, and aborts the node request', async () => {
     const req = request({ stream: true, scenario: 'silent' }, [engine.url]);
     const before = engine.received.length;
-    const { response, done } = await forward(
+    const { response, done } = await run(
       { signer, transport, timeouts: { streamIdleMs: 100 } },
       req,
     );
@@ -81,7 +122,7 @@ describe.each([
     const req = request({ stream: true, scenario: 'finish-then-silent' }, [engine.url]);
     req.meter.estimatePrompt = () => 7;
     const before = engine.received.length;
-    const { response, done } = await forward(
+    const { response, done } = await run(
       { signer, transport, timeouts: { abortGraceMs: 100 } },
       req,
     );
@@ -107,7 +148,7 @@ describe.each([
     const req = request({ scenario: 'slow' }, [engine.url, engine.url]);
     const before = engine.received.length;
     await expect(
-      forward({ signer, transport, timeouts: { answerMs: 100 } }, req),
+      run({ signer, transport, timeouts: { answerMs: 100 } }, req),
     ).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
     // Under load the engine may record the request after the gateway gave up on it; the
     // second instance must never see it either way.
@@ -120,15 +161,16 @@ describe.each([
 
   it('refuses a non-streamed answer over the byte cap with 502, declared or not', async () => {
     const declared = request({}, [engine.url]);
-    await expect(
-      forward({ signer, transport, maxAnswerBytes: 100 }, declared),
-    ).rejects.toMatchObject({ status: 502, code: 'upstream_response_too_large' });
+    await expect(run({ signer, transport, maxAnswerBytes: 100 }, declared)).rejects.toMatchObject({
+      status: 502,
+      code: 'upstream_response_too_large',
+    });
     // A body with no Content-Length that never ends: the read stops at the cap and the
     // connection to the node is closed.
     const endless = request({ scenario: 'endless-answer' }, [engine.url]);
     const before = engine.received.length;
     await expect(
-      forward({ signer, transport, maxAnswerBytes: 256 * 1024 }, endless),
+      run({ signer, transport, maxAnswerBytes: 256 * 1024 }, endless),
     ).rejects.toMatchObject({ status: 502, code: 'upstream_response_too_large' });
     expect(endless.meter.finish()).toMatchObject({
       outcome: 'upstream_error',
@@ -141,7 +183,7 @@ describe.each([
     const client = new AbortController();
     const req = request({ scenario: 'slow' }, [engine.url], client.signal);
     const before = engine.received.length;
-    const pending = forward({ signer, transport }, req);
+    const pending = run({ signer, transport }, req);
     await expect.poll(() => engine.received.length).toBe(before + 1);
     client.abort();
     const { response } = await pending;
@@ -157,7 +199,7 @@ describe.each([
     });
     try {
       const req = request({ stream: true }, [broken.url, engine.url]);
-      const { response, done, failures } = await forward({ signer, transport }, req);
+      const { response, done, failures } = await run({ signer, transport }, req);
       expect(response.status).toBe(200);
       const text = await response.text();
       await done;
@@ -187,7 +229,7 @@ describe.each([
     ]);
     const before = engine.received.length;
     await expect(
-      forward({ signer, transport, timeouts: { streamIdleMs: 100 } }, req),
+      run({ signer, transport, timeouts: { streamIdleMs: 100 } }, req),
     ).rejects.toMatchObject({ status: 504, code: 'upstream_timeout' });
     expect(engine.received.length).toBe(before + 1);
     await expect.poll(() => engine.received[before]?.aborted).toBe(true);
@@ -201,7 +243,7 @@ describe.each([
       client.signal,
     );
     const before = engine.received.length;
-    const pending = forward({ signer, transport }, req);
+    const pending = run({ signer, transport }, req);
     await expect.poll(() => engine.received[before]?.sent).toContain('"role"');
     client.abort();
     const { response } = await pending;
@@ -215,7 +257,7 @@ describe.each([
     const stranger = await createSigner(await generateSigningJwk());
     const req = request({}, [engine.url, engine.url]);
     const before = engine.received.length;
-    await expect(forward({ signer: stranger, transport }, req)).rejects.toMatchObject({
+    await expect(run({ signer: stranger, transport }, req)).rejects.toMatchObject({
       status: 502,
       code: 'upstream_error',
     });

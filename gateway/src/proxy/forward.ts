@@ -7,7 +7,7 @@
 //   - the node answered 5xx (or a 3xx, which nodes never send) before any body byte, or
 //   - the node refused the gateway's JWT (401/403: a node with a stale key set, say); that
 //     is the node's problem, not the client's, so it never reaches the client as a 401, or
-//   - a stream failed before its first content (relay.ts, RelayStart): the client's status
+//   - a stream failed before its first content (relay-core.ts, RelayStart): the client's status
 //     and headers wait for that content, so an engine that dies during prefill, or sends an
 //     error event instead of tokens, is failed over like one that answered 5xx.
 // Inference has no side effect beyond compute, so replaying a request that an instance
@@ -27,10 +27,12 @@ import {
   type JsonObject,
 } from '../sse/inspect.ts';
 import type { UsageMeter } from '../usage/meter.ts';
-import type { NodeTransport, Signer } from '../types.ts';
+import type { NodeAnswer, NodeTransport, Signer } from '../types.ts';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 import type { OpenAIPath } from '../../../schema/endpoints.ts';
 import { AnswerTooLargeError, readTextCapped } from './read-capped.ts';
+import type { RelayStart } from './relay-core.ts';
+import { relayNode, type DirectAnswer } from './relay-node.ts';
 import { relaySse } from './relay.ts';
 import type { Upload } from './upload.ts';
 import { UpstreamAbort } from './upstream.ts';
@@ -65,7 +67,7 @@ export interface ForwardDeps {
   signer: Signer;
   transport: NodeTransport;
   // abortGraceMs: how long a stream whose client left after the engine finished is read
-  // on for its usage chunk (relay.ts, ABORT_GRACE_MS).
+  // on for its usage chunk (relay-core.ts, ABORT_GRACE_MS).
   timeouts?: { streamIdleMs?: number; answerMs?: number; abortGraceMs?: number };
   // Largest non-streamed answer read from a node, in bytes. Default MAX_ANSWER_BYTES.
   maxAnswerBytes?: number;
@@ -89,7 +91,7 @@ export interface ForwardRequest {
   // Called as each attempt starts; the attempt is told how it ended (the router's live
   // figures and circuit breakers learn from it).
   attempt?(target: ForwardTarget): Attempt;
-  // Reads one block of this endpoint's stream for the meter (relay.ts); default: chat's.
+  // Reads one block of this endpoint's stream for the meter (relay-core.ts); default: chat's.
   inspect?: (json: JsonObject) => ChunkInfo;
   // Meters what a whole (non-streamed) 200 answer says besides its token usage (images
   // made, audio seconds).
@@ -99,10 +101,15 @@ export interface ForwardRequest {
   rawAnswer?: boolean;
   // A body streamed through as it arrives instead of `body` (multipart uploads).
   upload?: Upload;
+  // The host sends streamed answers itself (AppDeps.directStreams): a direct node's stream
+  // is relayed with node:http's own events and comes back as Forwarded.direct.
+  direct?: boolean;
 }
 
 export interface Forwarded {
+  // With `direct`, the stream's status and headers only (no body): the host sends the body.
   response: Response;
+  direct?: DirectAnswer;
   // Settles when the answer is over (a stream ended or was cancelled); the meter is final.
   done: Promise<void>;
   // The attempts that failed before this answer ('<node id>: <why>'), also logged.
@@ -151,7 +158,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
     const report = req.attempt?.(target);
     const upstream = new UpstreamAbort(req.clientSignal);
     upstream.arm(answerMs);
-    let res: Response;
+    let answered: Response | NodeAnswer;
     try {
       const token = await deps.signer.sign({
         aud: target.nodeId,
@@ -174,7 +181,11 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       };
       // fetch sends a stream body only with `duplex: 'half'` (workerd ignores it).
       if (req.upload) init.duplex = 'half';
-      res = await deps.transport.fetch(node, req.path, init);
+      const opened =
+        req.direct === true && req.stream && !req.upload
+          ? deps.transport.open?.(node, req.path, init)
+          : undefined;
+      answered = await (opened ?? deps.transport.fetch(node, req.path, init));
     } catch (err) {
       upstream.release();
       report?.end(upstream.clientAborted ? 'aborted' : 'failed');
@@ -183,6 +194,36 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       failures.push(`${target.nodeId}: ${describe(err)}`);
       continue;
     }
+    if (!isWebAnswer(answered) && isNodeStream(answered)) {
+      // A 200 event stream from a direct node on the Node host: as below, without Web streams.
+      const nodeStream = answered;
+      meter.status = nodeStream.status;
+      meter.stream = true;
+      upstream.disarm();
+      const relay = relayNode(nodeStream.body, {
+        clientWantsUsage,
+        meter,
+        upstream,
+        idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
+        abortGraceMs: deps.timeouts?.abortGraceMs,
+        inspect: req.inspect,
+      });
+      const started = await relay.start();
+      const next = afterStart(started, meter, report, failures, target);
+      if (next === 'retry') continue;
+      if (next !== 'live') return next;
+      noteFailover(req, target, failures);
+      return {
+        response: new Response(null, {
+          status: 200,
+          headers: streamHeaders(nodeStream.header('content-type')),
+        }),
+        direct: relay,
+        done: relay.done.then(() => report?.end(streamOutcome(meter), meter.firstTokenMs)),
+        failures,
+      };
+    }
+    const res = isWebAnswer(answered) ? answered : answered.toResponse();
     if (retryable(res.status)) {
       report?.end('failed');
       failures.push(`${target.nodeId}: HTTP ${res.status}`);
@@ -210,26 +251,10 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
         inspect: req.inspect,
       });
       const started = await relay.start();
-      if (started.kind === 'client_gone') {
-        report?.end('aborted');
-        return clientGone(meter, failures);
-      }
-      if (started.kind === 'timed_out') {
-        report?.end('failed');
-        throw timeout(meter, started.error);
-      }
-      if (started.kind === 'failed') {
-        report?.end('failed');
-        failures.push(`${target.nodeId}: ${started.reason}`);
-        meter.resetAttempt();
-        continue;
-      }
-      const headers = new Headers({
-        'content-type': res.headers.get('content-type') ?? 'text/event-stream',
-        'cache-control': 'no-cache',
-        // Proxies in front of the gateway (nginx) must not buffer the stream either.
-        'x-accel-buffering': 'no',
-      });
+      const next = afterStart(started, meter, report, failures, target);
+      if (next === 'retry') continue;
+      if (next !== 'live') return next;
+      const headers = streamHeaders(res.headers.get('content-type'));
       const done = relay.done.then(() => report?.end(streamOutcome(meter), meter.firstTokenMs));
       noteFailover(req, target, failures);
       return {
@@ -269,6 +294,51 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
   }
   meter.fail('upstream_error', 'upstream_error');
   throw badGateway(`no instance of model '${req.model}' could answer (${failures.join('; ')})`);
+}
+
+// What a stream's start means for the attempt: 'live' (the client gets it), 'retry' (the
+// next instance), or the request's end (the client left; a timeout is thrown).
+function afterStart(
+  started: RelayStart,
+  meter: UsageMeter,
+  report: Attempt | undefined,
+  failures: string[],
+  target: ForwardTarget,
+): 'live' | 'retry' | Forwarded {
+  switch (started.kind) {
+    case 'live':
+      return 'live';
+    case 'client_gone':
+      report?.end('aborted');
+      return clientGone(meter, failures);
+    case 'timed_out':
+      report?.end('failed');
+      throw timeout(meter, started.error);
+    case 'failed':
+      report?.end('failed');
+      failures.push(`${target.nodeId}: ${started.reason}`);
+      meter.resetAttempt();
+      return 'retry';
+  }
+}
+
+function streamHeaders(contentType: string | null | undefined): Headers {
+  return new Headers({
+    'content-type': contentType ?? 'text/event-stream',
+    'cache-control': 'no-cache',
+    // Proxies in front of the gateway (nginx) must not buffer the stream either.
+    'x-accel-buffering': 'no',
+  });
+}
+
+function isWebAnswer(answer: Response | NodeAnswer): answer is Response {
+  return !('toResponse' in answer);
+}
+
+// A direct node's answer that the Node relay takes: a 2xx event stream.
+function isNodeStream(answer: NodeAnswer): boolean {
+  const type = answer.header('content-type')?.toLowerCase() ?? '';
+  return answer.status >= 200 && answer.status < 300 && type.startsWith('text/event-stream');
 }
 
 // undici's own header/body timeouts surface as a failed fetch; they are timeouts all the

@@ -1,11 +1,13 @@
 // The Node host's NodeTransport: node:http(s) with keep-alive agents instead of the global
 // fetch. Same contract as directTransport (a Web Response, redirects answered and never
 // followed, the signal aborting the call), at a fraction of fetch's CPU per request and per
-// streamed chunk, which is what the gateway spends its time on under many streams. Node
-// only: the Worker host keeps directTransport.
+// streamed chunk, which is what the gateway spends its time on under many streams. open()
+// hands over the IncomingMessage itself, so a streamed answer is relayed without any Web
+// stream (relay-node.ts). Node only: the Worker host keeps directTransport.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import type { NodeTransport } from '../types.ts';
+import { nodeModeOf } from '../../../schema/tunnel.ts';
+import type { NodeAnswer, NodeTransport } from '../types.ts';
 
 // Unlimited sockets per node, as with fetch: a stream holds its socket for the whole answer,
 // so a cap would queue requests behind long generations. LIFO reuse keeps the warm ones busy.
@@ -82,6 +84,18 @@ function bodyStream(res: IncomingMessage): ReadableStream<Uint8Array> {
   });
 }
 
+// The signal destroys the request, as http.request's own `signal` option does, but the
+// listener is never removed: each call has a signal of its own that dies with it, and
+// node:http's removal when the request ends (EventTarget's, linear in its listeners) was a
+// measurable part of the gateway's time per request.
+function abortWith(req: http.ClientRequest, signal: AbortSignal): void {
+  const abort = () => {
+    req.destroy(new DOMException('the request to the node was aborted', 'AbortError'));
+  };
+  if (signal.aborted) abort();
+  else signal.addEventListener('abort', abort, { once: true });
+}
+
 export interface NodeHttpTransportOptions {
   // Longest wait for a new connection to a node, in ms. Default NODE_CONNECT_TIMEOUT_MS.
   connectTimeoutMs?: number;
@@ -108,7 +122,34 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
     throw new Error(`nodeHttpTransport: connectTimeoutMs must be a positive integer`);
   }
   return {
-    fetch: (node, path, init) => send(node, path, init, connectTimeoutMs),
+    fetch: async (node, path, init) =>
+      (await send(node, path, init, connectTimeoutMs)).toResponse(),
+    // A tunnel node's advertise URL is no address: whatever holds its tunnel answers it.
+    open: (node, path, init) =>
+      nodeModeOf(node.advertiseUrl) === 'tunnel'
+        ? undefined
+        : send(node, path, init, connectTimeoutMs),
+  };
+}
+
+function answerOf(res: IncomingMessage, method: string | undefined): NodeAnswer {
+  const status = res.statusCode ?? 0;
+  return {
+    status,
+    header: (name) => {
+      const value = res.headers[name];
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+    body: res,
+    toResponse: () => {
+      const nullBody = NULL_BODY.has(status) || method === 'HEAD';
+      if (nullBody) res.resume();
+      return new Response(nullBody ? null : bodyStream(res), {
+        status,
+        statusText: res.statusMessage ?? '',
+        headers: responseHeaders(res.headers),
+      });
+    },
   };
 }
 
@@ -117,7 +158,7 @@ function send(
   path: string,
   init: RequestInit & { signal: AbortSignal },
   connectTimeoutMs: number,
-): Promise<Response> {
+): Promise<NodeAnswer> {
   const base = node.advertiseUrl.endsWith('/') ? node.advertiseUrl.slice(0, -1) : node.advertiseUrl;
   const url = new URL(`${base}${path}`);
   const secure = url.protocol === 'https:';
@@ -127,15 +168,15 @@ function send(
   if (body !== undefined && body !== null && typeof body !== 'string' && !stream) {
     return Promise.reject(new TypeError('nodeHttpTransport sends strings and streams only'));
   }
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<NodeAnswer>((resolve, reject) => {
     const headers = requestHeaders(init.headers);
     if (typeof body === 'string') headers['content-length'] = String(Buffer.byteLength(body));
     const req = (secure ? https : http).request(url, {
       method: init.method ?? 'GET',
       headers,
       agent: secure ? httpsAgent : httpAgent,
-      signal: init.signal,
     });
+    abortWith(req, init.signal);
     boundConnect(req, secure, url.host, connectTimeoutMs);
     req.once('error', reject);
     req.once('response', (res) => {
@@ -145,18 +186,10 @@ function send(
         reject(new Error(`the node answered with HTTP status ${status}`));
         return;
       }
-      // After the response, failures reach the reader through the body stream.
+      // After the response, failures reach the reader through the body.
       req.off('error', reject);
       req.on('error', () => undefined);
-      const nullBody = NULL_BODY.has(status) || init.method === 'HEAD';
-      if (nullBody) res.resume();
-      resolve(
-        new Response(nullBody ? null : bodyStream(res), {
-          status,
-          statusText: res.statusMessage ?? '',
-          headers: responseHeaders(res.headers),
-        }),
-      );
+      resolve(answerOf(res, init.method));
     });
     if (stream) pipeBody(stream, req);
     else req.end(typeof body === 'string' ? body : undefined);

@@ -22,7 +22,7 @@ import { createApp } from './app.ts';
 import { headerClientAddress, socketClientAddress } from './console/client-address.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { accessLogWriter } from './middleware/access-log.ts';
-import { lineBatch } from './middleware/line-batch.ts';
+import { lineBatch } from '../../schema/log-lines.ts';
 import { directStreamHost } from './proxy/direct-streams.ts';
 import { createNodeHttpTransport } from './proxy/node-transport.ts';
 import { nodeHashSecret } from './auth/node-hash.ts';

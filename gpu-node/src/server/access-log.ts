@@ -11,6 +11,7 @@ import {
   type AccessLogEntry,
   type AccessLogFormat,
 } from '../../../schema/access-log.ts';
+import { lineBatch } from '../../../schema/log-lines.ts';
 import { REQUEST_ID_HEADER } from '../../../schema/contracts.ts';
 
 // `path`: the request target's path, as the server routed it (target.ts).
@@ -31,49 +32,6 @@ export function noteVerifiedClaims(
   claims: { aud: string; instance: string; model: string },
 ): void {
   verified.set(req, { node: claims.aud, instance: claims.instance, model: claims.model });
-}
-
-// Lines are written together: a write to a pipe is a system call that wakes the reader (and
-// blocks when the pipe is full), so one per request cost the daemon more than the rest of
-// the line, and one per turn of the event loop still about a twentieth of its CPU at 64
-// streams. A line waits at most ACCESS_LOG_FLUSH_MS, or less once ACCESS_LOG_BATCH_CHARS
-// are gathered (half a pipe's default buffer); lines keep their order.
-export const ACCESS_LOG_FLUSH_MS = 100;
-export const ACCESS_LOG_BATCH_CHARS = 32 * 1024;
-
-export interface LineBatch {
-  // Queues one line (without its newline).
-  push(line: string): void;
-  // Writes what is queued now.
-  flush(): void;
-}
-
-export function lineBatch(
-  write: (text: string) => void,
-  flushMs = ACCESS_LOG_FLUSH_MS,
-  maxChars = ACCESS_LOG_BATCH_CHARS,
-): LineBatch {
-  let pending: string[] = [];
-  let chars = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (!pending.length) return;
-    const text = `${pending.join('\n')}\n`;
-    pending = [];
-    chars = 0;
-    write(text);
-  };
-  return {
-    push(line) {
-      pending.push(line);
-      chars += line.length + 1;
-      if (chars >= maxChars) flush();
-      else if (!timer) timer = setTimeout(flush, flushMs).unref();
-    },
-    flush,
-  };
 }
 
 // Access-log lines to stdout; what is still queued is written when the process exits.

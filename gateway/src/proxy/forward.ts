@@ -144,6 +144,15 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
   const { payload, clientWantsUsage } = upstreamBody(req);
   const tried = new Set<string>();
   const failures: string[] = [];
+  // What either relay (Node or Web streams) is told of an attempt's stream.
+  const relayOptions = (upstream: UpstreamAbort) => ({
+    clientWantsUsage,
+    meter,
+    upstream,
+    idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
+    abortGraceMs: deps.timeouts?.abortGraceMs,
+    inspect: req.inspect,
+  });
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
     const target = req.pick(tried);
@@ -200,14 +209,7 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       meter.status = nodeStream.status;
       meter.stream = true;
       upstream.disarm();
-      const relay = relayNode(nodeStream.body, {
-        clientWantsUsage,
-        meter,
-        upstream,
-        idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
-        abortGraceMs: deps.timeouts?.abortGraceMs,
-        inspect: req.inspect,
-      });
+      const relay = relayNode(nodeStream.body, relayOptions(upstream));
       const started = await relay.start();
       const next = afterStart(started, meter, report, failures, target);
       if (next === 'retry') continue;
@@ -242,13 +244,8 @@ export async function forward(deps: ForwardDeps, req: ForwardRequest): Promise<F
       // the relay decides what a client leaving means for the upstream call.
       upstream.disarm();
       const relay = relaySse(res.body, {
-        clientWantsUsage,
-        meter,
-        upstream,
+        ...relayOptions(upstream),
         clientSignal: req.clientSignal,
-        idleTimeoutMs: deps.timeouts?.streamIdleMs ?? STREAM_IDLE_TIMEOUT_MS,
-        abortGraceMs: deps.timeouts?.abortGraceMs,
-        inspect: req.inspect,
       });
       const started = await relay.start();
       const next = afterStart(started, meter, report, failures, target);

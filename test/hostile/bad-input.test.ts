@@ -96,6 +96,9 @@ beforeAll(async () => {
     recipe: 'sim',
     options: { ttft_ms: 5, itl_ms: 1, max_tokens: 8, seed: 1 },
     replicas: 1,
+    // On the real daemon: placed later (the placement runs on its own clock), it could land
+    // on the broken node registered below, whose scripted heartbeats never start it.
+    placement: { node_id: node.nodeId },
   });
 
   // The broken node: registered and kept online by this test, as a daemon would.

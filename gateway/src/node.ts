@@ -203,8 +203,8 @@ export async function startGateway(options: StartGatewayOptions = {}): Promise<R
       // Shared by every replica with FLEETGATE_REDIS_URL; else counted in this process.
       limiter: redis?.limiter,
       // Tunnel nodes through their tunnel; direct nodes' streams relayed with node:http's own
-      // events (open), which withTunnels does not carry.
-      transport: { ...withTunnels(direct, tunnels), open: direct.open },
+      // events (open).
+      transport: withTunnels(direct, tunnels),
       directStreams: directStreams.streams,
       tunnels,
       accessLog: accessLogWriter(config.accessLog ?? 'off', 'lines', (line) =>

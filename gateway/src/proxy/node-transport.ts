@@ -6,7 +6,6 @@
 // stream (relay-node.ts). Node only: the Worker host keeps directTransport.
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { nodeModeOf } from '../../../schema/tunnel.ts';
 import type { NodeAnswer, NodeTransport } from '../types.ts';
 
 // Unlimited sockets per node, as with fetch: a stream holds its socket for the whole answer,
@@ -124,11 +123,7 @@ export function createNodeHttpTransport(options: NodeHttpTransportOptions = {}):
   return {
     fetch: async (node, path, init) =>
       (await send(node, path, init, connectTimeoutMs)).toResponse(),
-    // A tunnel node's advertise URL is no address: whatever holds its tunnel answers it.
-    open: (node, path, init) =>
-      nodeModeOf(node.advertiseUrl) === 'tunnel'
-        ? undefined
-        : send(node, path, init, connectTimeoutMs),
+    open: (node, path, init) => send(node, path, init, connectTimeoutMs),
   };
 }
 

@@ -14,10 +14,14 @@ export interface TunnelFetch {
 }
 
 export function withTunnels(direct: NodeTransport, tunnels: TunnelFetch): NodeTransport {
-  return {
+  const isTunnel = (node: { advertiseUrl: string }) => nodeModeOf(node.advertiseUrl) === 'tunnel';
+  const transport: NodeTransport = {
     fetch: (node, path, init) =>
-      nodeModeOf(node.advertiseUrl) === 'tunnel'
-        ? tunnels.fetch(node.id, path, init)
-        : direct.fetch(node, path, init),
+      isTunnel(node) ? tunnels.fetch(node.id, path, init) : direct.fetch(node, path, init),
   };
+  // A tunnel node's answer arrives as a Web Response: only direct nodes are opened.
+  const { open } = direct;
+  if (open)
+    transport.open = (node, path, init) => (isTunnel(node) ? undefined : open(node, path, init));
+  return transport;
 }
